@@ -1,0 +1,16 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""SwiftFormer for MMDetection 3.x and MMSegmentation 1.x.
+
+Importing the package registers ``SwiftFormer`` in mmdet's and mmseg's model
+registries, so configs only need::
+
+    custom_imports = dict(imports=['swiftformer_mm'], allow_failed_imports=False)
+"""
+from .checkpoint import CheckpointError, read_state_dict
+from .models import SwiftFormer, convert_swiftformer_state_dict
+from .version import __version__
+
+__all__ = [
+    '__version__', 'SwiftFormer', 'CheckpointError', 'read_state_dict',
+    'convert_swiftformer_state_dict'
+]

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Install the whole stack into .venv/ at the repository root.
+#
+#   bash tools/setup_env.sh          # idempotent: seconds when nothing changed
+#
+# What it does, and why each step is the way it is (see docs/install.md):
+#   * torch/torchvision come from the standard PyPI wheels. Some machines point
+#     pip (config file or PIP_FIND_LINKS) at a folder holding a CPU-only
+#     `torch+cpu` wheel, which pip prefers and with which torchvision (and so
+#     timm) fails to import. PIP_FIND_LINKS=" " overrides every config file; an
+#     empty string would not (pip ignores empty variables).
+#   * mmcv 2.1.0 (the newest that mmdet 3.3 / mmseg 1.2 accept) only exists as
+#     source; it is built once with its compiled ops (RoIAlign, nms, ...) and the
+#     wheel is cached under ~/.cache/swiftformer_mm keyed by torch version and
+#     CUDA flavour, because pip's own cache ignores what it was built against.
+#   * Everything is pinned by requirements/constraints.txt.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${SWIFTFORMER_MM_VENV:-$ROOT/.venv}"
+CONSTRAINTS="$ROOT/requirements/constraints.txt"
+PYTHON_BIN="${PYTHON:-python3}"
+export PIP_FIND_LINKS=" "
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+stamp_of() {
+  cat "$CONSTRAINTS" "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1
+}
+STAMP="$(stamp_of)"
+STAMP_FILE="$VENV/.swiftformer_mm_stamp"
+
+if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] &&
+   "$VENV/bin/python" -c "import mmcv.ops, mmdet, mmseg, timm, swiftformer_mm" 2>/dev/null; then
+  echo "[setup] environment in $VENV is up to date"
+  exit 0
+fi
+
+start=$(date +%s)
+[[ -x "$VENV/bin/python" ]] || "$PYTHON_BIN" -m venv "$VENV"
+PY="$VENV/bin/python"
+pip_install() { "$PY" -m pip install --quiet -c "$CONSTRAINTS" "$@"; }
+
+echo "[setup] torch, torchvision and build tools"
+pip_install --upgrade pip
+pip_install torch torchvision "setuptools<82" wheel ninja
+# A `+cpu` build left by an earlier install satisfies `torch==X` too: replace it.
+if [[ "$("$PY" -c 'import torch; print(torch.__version__)')" == *+cpu ]]; then
+  pip_install --force-reinstall --no-deps torch torchvision
+fi
+
+# mmcv with compiled ops, built once per (torch version, CUDA flavour).
+TORCH_TAG="$("$PY" -c 'import torch; print(torch.__version__.replace("+", "_"))')"
+if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  FLAVOUR="cuda$("$PY" -c 'import torch; print(torch.version.cuda)')"; FORCE_CUDA=1
+else
+  FLAVOUR="cpu"; FORCE_CUDA=0
+fi
+WHEEL_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/swiftformer_mm/mmcv-2.1.0-torch$TORCH_TAG-$FLAVOUR"
+if ! ls "$WHEEL_DIR"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+  echo "[setup] building mmcv 2.1.0 with ops for torch $TORCH_TAG ($FLAVOUR); about 6 min on 2 cores"
+  mkdir -p "$WHEEL_DIR"
+  tmp="$(mktemp -d)"
+  # -O3 without -g: the default flags give 1.5x slower ops and a 32 MB wheel.
+  MMCV_WITH_OPS=1 FORCE_CUDA=$FORCE_CUDA MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+    CFLAGS="-O3 -DNDEBUG -fwrapv" CXXFLAGS="-O3 -DNDEBUG -fwrapv" \
+    "$PY" -m pip wheel --quiet --no-build-isolation --no-deps --no-cache-dir \
+      -c "$CONSTRAINTS" mmcv==2.1.0 -w "$tmp"
+  mv "$tmp"/mmcv-2.1.0-*.whl "$WHEEL_DIR"/   # atomic within one filesystem
+  rm -rf "$tmp"
+fi
+pip_install --no-deps "$WHEEL_DIR"/mmcv-2.1.0-*.whl
+pip_install "$WHEEL_DIR"/mmcv-2.1.0-*.whl   # its pure-python requirements
+
+echo "[setup] OpenMMLab, timm and swiftformer_mm (editable, with test extras)"
+pip_install -e "$ROOT[tests]"
+
+"$PY" -c "import mmcv.ops, mmdet, mmseg, timm, swiftformer_mm; print('[setup] ok: torch', __import__('torch').__version__, 'mmcv', mmcv.__version__, 'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__)"
+echo "$STAMP" > "$STAMP_FILE"
+echo "[setup] done in $(( $(date +%s) - start )) s"
