@@ -7,8 +7,15 @@ registries, so configs only need::
     custom_imports = dict(imports=['swiftformer_mm'], allow_failed_imports=False)
 """
 from .checkpoint import CheckpointError, read_state_dict
+from .fileio import use_atomic_local_writes
+from .safe_globals import allow_openmmlab_checkpoints
 from .models import SwiftFormer, convert_swiftformer_state_dict
 from .version import __version__
+
+# Runner checkpoints (--resume, load_from) load with torch.load's safety on,
+# and are written atomically.
+allow_openmmlab_checkpoints()
+use_atomic_local_writes()
 
 __all__ = [
     '__version__', 'SwiftFormer', 'CheckpointError', 'read_state_dict',

@@ -1,0 +1,104 @@
+"""Runner checkpoints load with torch.load's safety on; writes are atomic."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.logging import HistoryBuffer
+
+import swiftformer_mm  # noqa: F401  registers the allow-list and backend
+from swiftformer_mm import CheckpointError, read_state_dict
+
+
+def runner_like_checkpoint():
+    """What mmengine's Runner stores besides the weights."""
+    import numpy as np
+    buffer = HistoryBuffer()
+    for v in (0.5, 0.25):
+        buffer.update(v)
+    return {
+        'meta': {'epoch': 1, 'iter': 8, 'seed': 3, 'eta': np.float64(1.5),
+                 'dataset_meta': {'classes': ('a', 'b'),
+                                  'palette': [(1, 2, 3)]}},
+        'state_dict': nn.Linear(2, 2).state_dict(),
+        'message_hub': {'log_scalars': {'train/loss': buffer},
+                        'runtime_info': {'iter': 8}, 'resumed_keys': {}},
+        'optimizer': {'state': {}, 'param_groups': [{'lr': 0.1}]},
+    }
+
+
+def test_runner_checkpoint_loads_with_weights_only(tmp_path):
+    torch.save(runner_like_checkpoint(), tmp_path / 'iter_8.pth')
+    loaded = torch.load(tmp_path / 'iter_8.pth', weights_only=True)
+    assert loaded['message_hub']['log_scalars']['train/loss'].mean() == \
+        pytest.approx(0.375)
+    assert loaded['meta']['eta'] == 1.5
+    # and mmengine's own loader (used by --resume and load_from)
+    from mmengine.runner.checkpoint import _load_checkpoint
+    assert 'message_hub' in _load_checkpoint(str(tmp_path / 'iter_8.pth'))
+
+
+class _GetattrOnAllowedClass:
+    """getattr on an allow-listed class reaches methods that write files."""
+
+    def __reduce__(self):
+        import numpy as np
+        return (getattr, (np.ndarray, 'tofile'))
+
+
+class _GetattrOnHistoryBuffer:
+    def __reduce__(self):
+        return (getattr, (HistoryBuffer, '__init__'))
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (eval, ('1 + 1', ))
+
+
+@pytest.mark.parametrize('payload', [_GetattrOnAllowedClass, _GetattrOnHistoryBuffer,
+                                     _RunsCode])
+def test_crafted_pickles_are_refused(tmp_path, payload):
+    torch.save({'state_dict': {'w': torch.ones(1)}, 'x': payload()},
+               tmp_path / 'evil.pth')
+    with pytest.raises(Exception) as info:
+        torch.load(tmp_path / 'evil.pth', weights_only=True)
+    assert 'not allowed' in str(info.value) or 'Unsupported global' in str(
+        info.value) or 'blocked' in str(info.value)
+    with pytest.raises(CheckpointError):
+        read_state_dict(str(tmp_path / 'evil.pth'))
+
+
+def test_protection_is_not_switched_off():
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
+    assert 'TORCH_FORCE_WEIGHTS_ONLY_LOAD' not in os.environ
+
+
+_WRITER = r'''
+import sys, torch
+import swiftformer_mm
+from mmengine.runner.checkpoint import save_checkpoint
+big = {'state_dict': {'w': torch.randn(64, 1024, 1024)}}  # 256 MB
+print('writing', flush=True)
+while True:
+    save_checkpoint(big, sys.argv[1])
+'''
+
+
+def test_crash_mid_write_keeps_previous_checkpoint(tmp_path):
+    from mmengine.runner.checkpoint import save_checkpoint
+    target = tmp_path / 'latest.pth'
+    save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(target))
+    proc = subprocess.Popen([sys.executable, '-c', _WRITER, str(target)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == 'writing'
+    time.sleep(1.5)  # well inside the first 256 MB write
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    loaded = torch.load(target, weights_only=True)
+    assert torch.equal(loaded['state_dict']['w'], torch.zeros(3))
+    assert oct(target.stat().st_mode & 0o777) != oct(0o600)
