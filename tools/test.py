@@ -56,6 +56,12 @@ def main():
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    # The checkpoint holds every weight: the backbone's ImageNet file is not
+    # needed (nor checked for) to evaluate it.
+    backbone = cfg.model.get('backbone', {})
+    if isinstance(backbone.get('init_cfg'), dict) and \
+            backbone.init_cfg.get('type') == 'Pretrained':
+        backbone.init_cfg = None
 
     if args.show_dir:
         hook = cfg.default_hooks.get('visualization')
