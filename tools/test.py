@@ -13,7 +13,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer
-from swiftformer_mm.utils import setup_task
+from swiftformer_mm.utils import check_num_classes, setup_task
 
 
 def parse_args():
@@ -49,12 +49,18 @@ def main():
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     task = setup_task(cfg)
+    check_num_classes(cfg, task)
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(
+            f'checkpoint not found: {args.checkpoint!r} (resolved from '
+            f'{osp.abspath(".")}); give the .pth written by tools/train.py, '
+            'e.g. WORK_DIR/epoch_12.pth')
     cfg.load_from = args.checkpoint
     # The checkpoint holds every weight: the backbone's ImageNet file is not
     # needed (nor checked for) to evaluate it.

@@ -17,7 +17,10 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer
-from swiftformer_mm.utils import apply_amp, setup_task
+from swiftformer_mm.utils import (apply_amp, check_num_classes,
+                                  find_resumable_checkpoint,
+                                  register_exact_resume, setup_distributed,
+                                  setup_task)
 
 
 def parse_args():
@@ -55,7 +58,9 @@ def main():
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    setup_task(cfg)
+    task = setup_task(cfg)
+    check_num_classes(cfg, task)
+    setup_distributed(cfg, args.launcher)
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -75,14 +80,28 @@ def main():
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
+        # Not mmengine's own auto-resume, which trusts work_dir/last_checkpoint
+        # (written with a plain open()): the newest checkpoint that loads.
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
+        if cfg.load_from is None:
+            cfg.resume = False
+            print(f'--resume: no checkpoint in {cfg.work_dir}; training '
+                  'from the start')
     elif args.resume is not None:
+        if '://' not in args.resume and not osp.isfile(args.resume):
+            raise FileNotFoundError(
+                f'--resume {args.resume}: no such checkpoint file. Give the '
+                'path of a .pth in the work dir, or --resume without a path '
+                'to pick the newest loadable checkpoint there.')
         cfg.resume = True
         cfg.load_from = args.resume
 
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
               RUNNERS.build(cfg))
+    # Random generator states go into every checkpoint and come back on
+    # --resume, so a resumed run continues exactly.
+    register_exact_resume(runner)
     runner.train()
 
 
