@@ -602,6 +602,12 @@ class SwiftFormer(BaseModule):
 
     # --------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if min(x.shape[-2:]) < 32 and not torch.jit.is_tracing():
+            raise ValueError(
+                f'SwiftFormer got a {x.shape[-1]}x{x.shape[-2]} (WxH) input; '
+                'it needs at least 32x32 pixels (its total stride). Resize or '
+                'pad smaller images (e.g. a Resize transform, or the data '
+                'preprocessor pad_size_divisor=32).')
         x = self.patch_embed(x)
         outs = []
         last = self.stage_network_indices[self.out_indices[-1]]
