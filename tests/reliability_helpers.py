@@ -1,0 +1,144 @@
+"""Tiny configs and data for the reliability tests (subprocess runs of
+tools/train.py / tools/test.py on a generated COCO-format dataset)."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PYTHON = sys.executable
+
+# A SwiftFormer-XS Mask R-CNN of the demo config with narrow heads, on 64x64
+# images: the same code paths (RPN/RoI sampling, mask head, flip) in ~1 s per
+# step on 2 cores.
+TINY_DET = '''
+_base_ = {base!r}
+custom_imports = dict(imports=['swiftformer_mm', 'kill_hook'],
+                      allow_failed_imports=False)
+data_root = {data_root!r}
+img_scale = (64, 64)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                    'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=2,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+test_dataloader = dict(
+    batch_size=2, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+model = dict(
+    rpn_head=dict(in_channels=32, feat_channels=32),
+    neck=dict(out_channels=32),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=32),
+        mask_roi_extractor=dict(out_channels=32),
+        bbox_head=dict(in_channels=32, fc_out_channels=64),
+        mask_head=dict(in_channels=32, conv_out_channels=32)),
+    train_cfg=dict(
+        rpn=dict(sampler=dict(num=64)),
+        rpn_proposal=dict(nms_pre=200, max_per_img=100),
+        rcnn=dict(sampler=dict(num=32))))
+train_cfg = dict(max_epochs=2)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=3)]
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(interval=1, max_keep_ckpts=3),
+    visualization=dict(draw=False))
+custom_hooks = [dict(type='KillAfterEpochHook')]
+log_processor = dict(window_size=1)
+randomness = dict(seed=0, deterministic=True)
+'''
+
+# Kills its own process (SIGKILL, nothing runs after it) once the checkpoint
+# of epoch $KILL_AFTER_EPOCH is written; a no-op when the variable is unset.
+KILL_HOOK = '''
+import os
+import signal
+
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillAfterEpochHook(Hook):
+    priority = 'LOWEST'  # after CheckpointHook (VERY_LOW)
+
+    def after_train_epoch(self, runner):
+        if str(runner.epoch + 1) == os.environ.get('KILL_AFTER_EPOCH'):
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def make_coco(out_dir, num_train=4, num_val=2, empty_images=0):
+    """Generate the tiny dataset; append ``empty_images`` object-free images
+    to both splits."""
+    import cv2
+    from swiftformer_mm.demo_data import coco
+    files = coco.generate(out_dir, num_train=num_train, num_val=num_val,
+                          image_size=(64, 64), min_radius=8, max_radius=20)
+    for split, ann_file in files.items():
+        with open(ann_file) as f:
+            data = json.load(f)
+        for k in range(empty_images):
+            name = f'empty_{k}.png'
+            cv2.imwrite(osp.join(out_dir, split, name),
+                        np.full((64, 64, 3), 127, np.uint8))
+            data['images'].append(dict(id=1000 + k, file_name=name,
+                                       height=64, width=64))
+        with open(ann_file, 'w') as f:
+            json.dump(data, f)
+    return files
+
+
+def write_tiny_det(tmp_path, data_root, extra=''):
+    base = osp.join(ROOT, 'configs/detection/mask_rcnn_swiftformer_xs_demo.py')
+    (tmp_path / 'kill_hook.py').write_text(KILL_HOOK)
+    cfg = tmp_path / 'tiny_det.py'
+    cfg.write_text(TINY_DET.format(base=base, data_root=str(data_root) + '/')
+                   + extra)
+    return str(cfg)
+
+
+def run_tool(tool, *args, env=None, cwd=None, check=True, timeout=600):
+    full_env = dict(os.environ, OMP_NUM_THREADS='2',
+                    PYTHONPATH=os.pathsep.join(
+                        [str(cwd or ROOT), ROOT,
+                         os.environ.get('PYTHONPATH', '')]))
+    full_env.update(env or {})
+    proc = subprocess.run([PYTHON, osp.join(ROOT, 'tools', tool), *args],
+                          cwd=cwd or ROOT, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{tool} {args} failed ({proc.returncode}):\n'
+                             + proc.stdout[-3000:] + proc.stderr[-6000:])
+    return proc
+
+
+def logged_losses(work_dir):
+    """{iteration: loss} of every run logged in work_dir (scalars.json)."""
+    losses = {}
+    for root, _, files in os.walk(work_dir):
+        if 'scalars.json' in files:
+            with open(osp.join(root, 'scalars.json')) as f:
+                for line in f:
+                    rec = json.loads(line)
+                    if 'loss' in rec:
+                        losses[rec['step']] = rec['loss']
+    return losses
