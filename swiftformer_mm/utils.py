@@ -43,6 +43,7 @@ class CPUAmpOptimWrapper(OptimWrapper):
 
     def __init__(self, dtype='bfloat16', **kwargs):
         super().__init__(**kwargs)
+        _mmcv_ops_in_fp32()
         dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         if dtype != torch.bfloat16:
             raise ValueError('CPU mixed precision supports bfloat16 only '
@@ -54,6 +55,37 @@ class CPUAmpOptimWrapper(OptimWrapper):
         with super().optim_context(model), torch.autocast(
                 device_type='cpu', dtype=self.cast_dtype):
             yield
+
+
+def _mmcv_ops_in_fp32() -> None:
+    """mmcv's compiled CPU ops (nms, RoIAlign) take fp32 only; under CPU
+    autocast they get bf16 tensors. Cast their inputs to fp32 (idempotent)."""
+    import importlib
+    try:  # the modules, not the functions mmcv.ops exports under their names
+        nms_module = importlib.import_module('mmcv.ops.nms')
+        roi_module = importlib.import_module('mmcv.ops.roi_align')
+    except ImportError:  # pragma: no cover - mmcv without ops
+        return
+    if getattr(nms_module.nms, '_fp32_inputs', False):
+        return
+
+    def fp32(t):
+        return t.float() if isinstance(t, torch.Tensor) and \
+            t.dtype == torch.bfloat16 else t
+
+    nms, roi_align = nms_module.nms, roi_module.roi_align
+
+    def nms_fp32(boxes, scores, *args, **kwargs):
+        return nms(fp32(boxes), fp32(scores), *args, **kwargs)
+
+    def roi_align_fp32(input, rois, *args, **kwargs):
+        with torch.autocast('cpu', enabled=False):
+            out = roi_align(fp32(input), fp32(rois), *args, **kwargs)
+        return out.to(input.dtype)
+
+    nms_fp32._fp32_inputs = True
+    nms_module.nms = nms_fp32
+    roi_module.roi_align = roi_align_fp32
 
 
 def apply_amp(cfg: Config) -> None:
