@@ -70,12 +70,12 @@ def test_recipe(arch):
     widths = SwiftFormer.arch_settings[arch]['widths']
     model = cfg.model
     assert model.type == 'EncoderDecoder'
+    ckpt = f'checkpoints/SwiftFormer_{arch.upper()}.pth'
     assert model.backbone == dict(
         type='SwiftFormer', arch=arch, out_indices=(0, 1, 2, 3),
         drop_path_rate=0., norm_cfg=dict(type='SyncBN', requires_grad=True),
         out_norm_cfg=None, frozen_stages=-1, norm_eval=False,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint=f'checkpoints/SwiftFormer_{arch.upper()}.pth'))
+        init_cfg=dict(type='Pretrained', checkpoint=ckpt))
     assert model.neck.type == 'FPN'
     assert model.neck.in_channels == widths
     assert (model.neck.out_channels, model.neck.num_outs) == (256, 4)
@@ -168,7 +168,8 @@ def authors_checkpoint(path, arch: str, seed: int = 0) -> dict:
     sd = {k.replace('.attn.proj.', '.attn.Proj.'): v
           for k, v in backbone.items()}
     width = model.widths[-1]
-    sd.update({'norm.weight': torch.ones(width), 'norm.bias': torch.zeros(width),
+    sd.update({'norm.weight': torch.ones(width),
+               'norm.bias': torch.zeros(width),
                'norm.running_mean': torch.zeros(width),
                'norm.running_var': torch.ones(width),
                'head.weight': torch.zeros(1000, width),

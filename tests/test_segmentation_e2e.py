@@ -1,4 +1,4 @@
-"""Segmentation end to end with the real tools, on generated ADE20K-format data.
+"""Segmentation end to end with the real tools, on generated ADE20K data.
 
 ``tools/train.py`` trains a few iterations, ``tools/test.py`` reports mIoU
 on the checkpoint, ``--resume`` continues from it, and an unmodified mmseg
@@ -43,7 +43,8 @@ def data_options(root, repeated=True):
     train = ('train_dataloader.dataset.dataset' if repeated else
              'train_dataloader.dataset')
     return [
-        f'{train}.data_root={root}', f'val_dataloader.dataset.data_root={root}',
+        f'{train}.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
         f'test_dataloader.dataset.data_root={root}'
     ]
 
@@ -58,7 +59,8 @@ def test_train_test_resume(tmp_path, ade_root):
     work = str(tmp_path / 'work')
     options = data_options(ade_root) + [
         'train_dataloader.batch_size=2', 'train_cfg.val_interval=2',
-        'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1'
+        'default_hooks.checkpoint.interval=1',
+        'default_hooks.logger.interval=1'
     ]
     log = run_tool('tools/train.py', DEMO_CONFIG, '--work-dir', work,
                    '--cfg-options', 'train_cfg.max_iters=2', *options)
