@@ -89,3 +89,133 @@ def test_tools_test_missing_checkpoint_is_clear(tmp_path):
     assert proc.returncode != 0
     assert 'checkpoint not found' in proc.stderr
     assert 'none.pth' in proc.stderr
+
+
+# ------------------------------------------- COCO images without any object
+def _coco_dataset(data_root, split, **overrides):
+    """The detection demo config's dataset (its real pipeline) on
+    ``data_root``."""
+    from mmdet.registry import DATASETS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(DET_DEMO)
+    loader = cfg.train_dataloader if split == 'train' else \
+        cfg.test_dataloader
+    dataset = dict(loader.dataset, data_root=str(data_root) + '/',
+                   ann_file=f'annotations/instances_{split}.json',
+                   data_prefix=dict(img=f'{split}/'), **overrides)
+    return DATASETS.build(dataset)
+
+
+@pytest.fixture(scope='module')
+def coco_with_empty_image(tmp_path_factory):
+    """The tiny demo COCO set; each split gets one image (id 1000) without
+    annotations."""
+    from reliability_helpers import make_coco
+    data = tmp_path_factory.mktemp('empty_coco') / 'data'
+    make_coco(str(data), num_train=4, num_val=2, empty_images=1)
+    with open(data / 'annotations/instances_val.json') as f:
+        val = json.load(f)
+    assert 1000 in [img['id'] for img in val['images']]
+    assert 1000 not in [ann['image_id'] for ann in val['annotations']]
+    return data
+
+
+def _perfect_predictions(ann_file, img_ids, cat_ids):
+    """Model-free predictions: every annotated object, exactly (boxes and
+    masks from the annotation file), with score 0.9."""
+    from mmdet.datasets.api_wrappers import COCO
+    coco = COCO(ann_file)
+    preds = {}
+    for img_id in img_ids:
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[img_id]))
+        info = coco.loadImgs([img_id])[0]
+        boxes = [[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
+                  a['bbox'][1] + a['bbox'][3]] for a in anns]
+        masks = [coco.annToMask(a) for a in anns]
+        preds[img_id] = dict(
+            bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            scores=torch.full((len(anns),), 0.9),
+            labels=torch.tensor([cat_ids.index(a['category_id'])
+                                 for a in anns], dtype=torch.long),
+            masks=torch.from_numpy(np.array(masks, dtype=bool).reshape(
+                -1, info['height'], info['width'])))
+    return preds
+
+
+def test_coco_val_image_without_objects_is_evaluated(coco_with_empty_image):
+    """The image without annotations stays in the test set, goes through the
+    test pipeline (empty ground truth), and counts in CocoMetric: a false
+    positive on it lowers the AP."""
+    from mmdet.evaluation import CocoMetric
+    data = coco_with_empty_image
+    dataset = _coco_dataset(data, 'val')
+    img_ids = [dataset.get_data_info(i)['img_id'] for i in range(len(dataset))]
+    assert sorted(img_ids) == [1, 2, 1000]  # test_mode: nothing filtered
+    samples = [dataset[i]['data_samples'] for i in range(len(dataset))]
+    empty = samples[img_ids.index(1000)]
+    assert empty.gt_instances.bboxes.shape == (0, 4)
+    assert len(empty.gt_instances.masks) == 0
+    assert empty.ori_shape == (64, 64)
+
+    ann_file = str(data / 'annotations/instances_val.json')
+    preds = _perfect_predictions(ann_file, img_ids, list(dataset.cat_ids))
+    assert len(preds[1000]['scores']) == 0
+
+    def evaluate(preds):
+        metric = CocoMetric(ann_file=ann_file, metric=['bbox', 'segm'])
+        metric.dataset_meta = dataset.metainfo
+        metric.process({}, [dict(img_id=s.img_id, ori_shape=s.ori_shape,
+                                 pred_instances=preds[s.img_id])
+                            for s in samples])
+        return metric.evaluate(len(samples))
+
+    perfect = evaluate(preds)
+    assert perfect['coco/bbox_mAP'] == 1.0
+    assert perfect['coco/segm_mAP'] == 1.0
+    # a confident false positive on the empty image, of a class that occurs
+    # elsewhere: it is ranked first and costs precision
+    fp = {k: v[:1].clone() for k, v in preds[1].items()}
+    fp['scores'][:] = 1.0
+    with_fp = evaluate({**preds, 1000: fp})
+    assert with_fp['coco/bbox_mAP'] < 0.9
+    assert with_fp['coco/segm_mAP'] < 0.9
+
+
+def test_coco_train_filters_or_keeps_images_without_objects(
+        coco_with_empty_image):
+    # the demo config inherits mmdet's filter_empty_gt=True for training
+    assert len(_coco_dataset(coco_with_empty_image, 'train')) == 4
+    kept = _coco_dataset(coco_with_empty_image, 'train',
+                         filter_cfg=dict(filter_empty_gt=False, min_size=32))
+    assert len(kept) == 5
+    out = kept[[kept.get_data_info(i)['img_id'] for i in range(5)].index(
+        1000)]
+    assert out['data_samples'].gt_instances.bboxes.shape == (0, 4)
+
+
+def test_train_and_test_tools_with_images_without_objects(
+        coco_with_empty_image, tmp_path):
+    """Mask R-CNN trains on batches that include the object-free image
+    (filter_empty_gt=False) and tools/test.py evaluates a val set that has
+    one."""
+    import pickle
+    from reliability_helpers import logged_losses, run_tool, write_tiny_det
+    cfg = write_tiny_det(tmp_path, coco_with_empty_image)
+    work = tmp_path / 'work'
+    run_tool('train.py', cfg, '--work-dir', str(work), '--cfg-options',
+             'train_cfg.max_epochs=1',
+             'train_dataloader.dataset.filter_cfg.filter_empty_gt=False',
+             cwd=str(tmp_path), env=dict(OMP_NUM_THREADS='1'))
+    losses = logged_losses(work)
+    assert sorted(losses) == [1, 2, 3]  # 5 images in batches of 2
+    assert all(np.isfinite(v) for v in losses.values())
+    out = tmp_path / 'preds.pkl'
+    proc = run_tool('test.py', cfg, str(work / 'epoch_1.pth'), '--work-dir',
+                    str(tmp_path / 'test'), '--out', str(out),
+                    cwd=str(tmp_path), env=dict(OMP_NUM_THREADS='1'))
+    assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
+    assert 'coco/segm_mAP' in proc.stdout + proc.stderr
+    with open(out, 'rb') as f:
+        preds = pickle.load(f)
+    assert sorted(p['img_id'] for p in preds) == [1, 2, 1000]
