@@ -31,8 +31,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from .models.swiftformer import (ConvEncoder, Downsample,
                                  EfficientAdditiveAttention, SwiftFormer,
-                                 SwiftFormerEncoder, _l2_normalize,
-                                 _use_fast_path, pointwise_mlp)
+                                 SwiftFormerEncoder, _is_channels_last,
+                                 _l2_normalize, _use_fast_path, pointwise_mlp)
 
 __all__ = [
     'switch_to_deploy', 'deploy_swiftformer_', 'DeployConvEncoder',
@@ -200,6 +200,8 @@ class DeployAttention(nn.Module):
         return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _use_fast_path(x) and _is_channels_last(x):
+            return self._forward_channels_last(x)
         B, C, H, W = x.shape
         tokens = x.flatten(2)  # (B, C, N)
         qk = torch.matmul(self.qk.weight, tokens) + self.qk.bias.unsqueeze(-1)
@@ -215,6 +217,26 @@ class DeployAttention(nn.Module):
         out = out + self.proj.bias.unsqueeze(-1) + query
         out = torch.matmul(self.final.weight, out)
         return (out + self.final.bias.unsqueeze(-1)).view(B, C, H, W)
+
+
+    def _forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """Same math on (B, N, C) token rows of a channels_last tensor."""
+        B, C, H, W = x.shape
+        tokens = x.permute(0, 2, 3, 1).reshape(B, H * W, C)  # a view
+        qk = torch.addmm(self.qk.bias, tokens.reshape(-1, C),
+                         self.qk.weight.t()).view(B, H * W, 2 * C)
+        query = _l2_normalize(qk[..., :C], dim=2)
+        key = _l2_normalize(qk[..., C:], dim=2)
+        if self.attn_formula == 'current':
+            weights = _l2_normalize(torch.matmul(query, self.w_g), dim=1)
+            global_query = (weights * query).sum(dim=1, keepdim=True)
+        else:
+            global_query = query.sum(dim=1, keepdim=True)
+        out = torch.addmm(self.proj.bias, (global_query * key).view(-1, C),
+                          self.proj.weight.t())
+        out = torch.addmm(self.final.bias, out.add_(query.reshape(-1, C)),
+                          self.final.weight.t())
+        return out.view(B, H, W, C).permute(0, 3, 1, 2)
 
 
 class DeploySwiftFormerEncoder(nn.Module):

@@ -259,9 +259,9 @@ def bench_detector(args):
         n = len(predict(m)[0].pred_instances)
         print(f'{name}: {n} detections per image')
     whole = interleaved({k: (lambda m=m: predict(m))
-                         for k, m in models.items()}, args.repeats)
+                         for k, m in models.items()}, args.repeats, warmup=1)
     trunk = interleaved({k: (lambda m=m: backbone(m))
-                         for k, m in models.items()}, args.repeats)
+                         for k, m in models.items()}, args.repeats, warmup=1)
     base = whole['Mask R-CNN R-50']
     print(f'\n## Mask R-CNN per-image inference, {h}x{w}, batch 1, CPU '
           f'(median of {args.repeats}): {machine()}\n')
@@ -321,7 +321,10 @@ def rss():
         d = dict(l.split(':', 1) for l in f)
     return int(d['VmRSS'].split()[0]) * 1024, int(d['VmHWM'].split()[0]) * 1024
 
-step()  # optimizer state and allocator pools exist from here on
+# One step from a fresh process: after it the allocator keeps the freed
+# activations' pages, so a second step would not show them on the RSS. The
+# step includes creating AdamW's state (2 x params, the same with and
+# without with_cp).
 if device == 'cuda':
     torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()

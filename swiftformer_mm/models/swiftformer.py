@@ -73,6 +73,11 @@ def _use_fast_path(x: torch.Tensor) -> bool:
             and not torch.compiler.is_compiling())
 
 
+def _is_channels_last(x: torch.Tensor) -> bool:
+    return x.dim() == 4 and x.stride(1) == 1 and x.is_contiguous(
+        memory_format=torch.channels_last)
+
+
 def pointwise_mlp(x: torch.Tensor, residual: torch.Tensor,
                   w1: torch.Tensor, b1: torch.Tensor, act: nn.Module,
                   w2: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
@@ -86,6 +91,18 @@ def pointwise_mlp(x: torch.Tensor, residual: torch.Tensor,
     B, C, H, W = x.shape
     N = H * W
     w1, w2 = w1.flatten(1), w2.flatten(1)
+    if _is_channels_last(x) and _is_channels_last(residual):
+        # Tokens are rows: (B*N, C) views, no copy; out stays channels_last.
+        tokens = x.permute(0, 2, 3, 1).reshape(B * N, C)
+        res = residual.permute(0, 2, 3, 1).reshape(B * N, -1)
+        out = torch.empty_like(res)
+        w1t, w2t = w1.t(), w2.t()
+        rows = B * N
+        step = rows if rows < 2 * _MLP_TILE else _MLP_TILE
+        for i in range(0, rows, step):
+            hidden = act(torch.addmm(b1, tokens[i:i + step], w1t))
+            torch.addmm(res[i:i + step], hidden, w2t, out=out[i:i + step])
+        return out.add_(b2).view(B, H, W, -1).permute(0, 3, 1, 2)
     b1, b2 = b1.unsqueeze(1), b2.unsqueeze(1)
     tokens = x.reshape(B, C, N)
     res = residual.reshape(B, -1, N)
@@ -608,6 +625,11 @@ class SwiftFormer(BaseModule):
                 'it needs at least 32x32 pixels (its total stride). Resize or '
                 'pad smaller images (e.g. a Resize transform, or the data '
                 'preprocessor pad_size_divisor=32).')
+        if self.deploy and _use_fast_path(x):
+            # The deploy form's CPU path runs channels_last (NHWC): depthwise
+            # convs are faster there and tokens are (N, C) rows without a
+            # copy. Outputs are channels_last tensors (same values, shape).
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.patch_embed(x)
         outs = []
         last = self.stage_network_indices[self.out_indices[-1]]
