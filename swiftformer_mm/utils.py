@@ -425,3 +425,15 @@ def check_num_classes(cfg: Config, task: str) -> None:
                     'mask_head for Mask R-CNN; decode_head and auxiliary_head'
                     ' for mmseg), or give the dataset metainfo=dict(classes='
                     '(...)) with the classes the model should predict.')
+
+
+def drop_backbone_pretrained(cfg: Config) -> None:
+    """Do not load (nor require) the backbone's ImageNet file.
+
+    For evaluating or running a trained checkpoint, which holds every weight;
+    the backbone would otherwise insist on the file at build time.
+    """
+    backbone = cfg.model.get('backbone', {})
+    if isinstance(backbone.get('init_cfg'), dict) and \
+            backbone.init_cfg.get('type') == 'Pretrained':
+        backbone.init_cfg = None

@@ -1,5 +1,6 @@
 """Bad inputs give early errors that name the problem and the fix."""
 import json
+import os
 
 import cv2
 import numpy as np
@@ -219,3 +220,66 @@ def test_train_and_test_tools_with_images_without_objects(
     with open(out, 'rb') as f:
         preds = pickle.load(f)
     assert sorted(p['img_id'] for p in preds) == [1, 2, 1000]
+
+
+def _random_checkpoint(config, path, classes):
+    """A checkpoint of the config's model with random weights, as
+    tools/train.py would save it (with the dataset's class names)."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from swiftformer_mm.utils import drop_backbone_pretrained
+    cfg = Config.fromfile(config)
+    drop_backbone_pretrained(cfg)
+    init_default_scope(cfg.default_scope)
+    registry = __import__(f'{cfg.default_scope}.registry',
+                          fromlist=['MODELS']).MODELS
+    model = registry.build(cfg.model)
+    palette = [[(37 * i) % 256, (91 * i) % 256, (151 * i) % 256]
+               for i in range(len(classes))]
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': {'classes': classes,
+                                          'palette': palette}}}, path)
+
+
+@pytest.mark.parametrize('tool, config, classes', [
+    ('tools/det_image_demo.py',
+     'configs/detection/mask_rcnn_swiftformer_xs_demo.py',
+     ('circle', 'triangle', 'square')),
+    ('tools/seg_image_demo.py',
+     'configs/segmentation/semantic_fpn_swiftformer_xs_demo.py',
+     ('building', 'sky', 'tree', 'road', 'grass', 'car')),
+])
+def test_image_demo_tools_take_gray_and_rgba_refuse_tiny(tmp_path, tool,
+                                                         config, classes):
+    import subprocess
+    import sys
+    config = os.path.join(ROOT, config)
+    _random_checkpoint(config, tmp_path / 'model.pth', classes)
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (72, 96, 3), dtype=np.uint8)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY)
+    rgba = np.dstack([rgb, np.full((72, 96), 128, np.uint8)])
+    cv2.imwrite(str(tmp_path / 'gray.png'), gray)
+    cv2.imwrite(str(tmp_path / 'rgba.png'), rgba)
+    cv2.imwrite(str(tmp_path / 'tiny.png'), rgb[:20, :24])
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+
+    def run(image, out):
+        args = [sys.executable, tool, str(tmp_path / image), config,
+                str(tmp_path / 'model.pth')]
+        args += (['--out-dir', str(out)] if 'det' in tool else
+                 ['--out', str(out)])
+        return subprocess.run(args, capture_output=True, text=True, env=env,
+                              cwd=ROOT)
+
+    for image in ('gray.png', 'rgba.png'):
+        out = tmp_path / f'out_{image}'
+        proc = run(image, out)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        picture = cv2.imread(str(out / 'vis' / image) if 'det' in tool
+                             else str(out))
+        assert picture is not None and picture.shape == (72, 96, 3)
+    proc = run('tiny.png', tmp_path / 'out_tiny.png')
+    assert proc.returncode != 0
+    assert 'is 24x20 pixels; SwiftFormer needs at least 32x32' in proc.stderr

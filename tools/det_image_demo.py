@@ -9,9 +9,35 @@ written to OUT_DIR/vis/ (and, with --save-pred, the predictions as JSON to
 OUT_DIR/preds/).
 """
 import argparse
+import os
 import os.path as osp
 
+import mmcv
+import mmengine
+import numpy as np
+
 import swiftformer_mm  # noqa: F401  registers SwiftFormer, safe checkpoint loading
+from swiftformer_mm.inputs import load_image
+from swiftformer_mm.utils import drop_backbone_pretrained
+
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def image_files(inputs):
+    """Files named on the command line, folders expanded to their images."""
+    files = []
+    for path in inputs:
+        if osp.isdir(path):
+            found = sorted(
+                osp.join(path, f) for f in os.listdir(path)
+                if f.lower().endswith(IMAGE_EXTENSIONS))
+            if not found:
+                raise FileNotFoundError(f'no image files in folder {path!r}')
+            files += found
+        else:
+            files.append(path)
+    return files
 
 
 def parse_args():
@@ -44,22 +70,29 @@ def main():
     from mmdet.apis import DetInferencer
 
     cfg = Config.fromfile(args.config)
-    # The checkpoint holds every weight; the backbone's ImageNet file is
-    # neither needed nor checked for.
-    backbone = cfg.model.get('backbone', {})
-    if isinstance(backbone.get('init_cfg'), dict) and \
-            backbone.init_cfg.get('type') == 'Pretrained':
-        backbone.init_cfg = None
+    drop_backbone_pretrained(cfg)  # the checkpoint holds every weight
     inferencer = DetInferencer(model=cfg, weights=args.checkpoint,
                                device=args.device, show_progress=False)
-    inputs = args.inputs[0] if len(args.inputs) == 1 and osp.isdir(
-        args.inputs[0]) else args.inputs
+    files = image_files(args.inputs)
+    # Gray, RGBA and 16-bit images are converted to 8-bit BGR; unreadable or
+    # too small ones stop here, before inference, with a clear error.
+    images = [load_image(path) for path in files]
     results = inferencer(
-        inputs,
+        images,
         batch_size=args.batch_size,
         pred_score_thr=args.score_thr,
-        out_dir=args.out_dir,
-        no_save_pred=not args.save_pred)
+        return_vis=True,
+        no_save_vis=True,
+        no_save_pred=True)
+    # Saved here rather than by the inferencer, which names pictures of
+    # in-memory images by index instead of by file.
+    for path, picture, pred in zip(files, results['visualization'],
+                                   results['predictions']):
+        name = osp.splitext(osp.basename(path))[0]
+        mmcv.imwrite(np.ascontiguousarray(picture[..., ::-1]),
+                     osp.join(args.out_dir, 'vis', name + '.png'))
+        if args.save_pred:
+            mmengine.dump(pred, osp.join(args.out_dir, 'preds', name + '.json'))
     num = len(results['predictions'])
     kept = [sum(s >= args.score_thr for s in p['scores'])
             for p in results['predictions']]

@@ -16,6 +16,8 @@ import numpy as np
 from mmengine.config import Config
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer, safe torch.load
+from swiftformer_mm.inputs import load_image
+from swiftformer_mm.utils import drop_backbone_pretrained
 
 
 def parse_args():
@@ -40,18 +42,16 @@ def main():
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} file not found: {path!r}')
     cfg = Config.fromfile(args.config)
-    # Every weight comes from the checkpoint; the backbone's ImageNet file is
-    # not needed (and the backbone would insist on it at build time).
-    backbone = cfg.model.get('backbone', {})
-    if isinstance(backbone.get('init_cfg'), dict) and \
-            backbone.init_cfg.get('type') == 'Pretrained':
-        backbone.init_cfg = None
+    drop_backbone_pretrained(cfg)  # the checkpoint holds every weight
 
     import mmcv
     from mmseg.apis import MMSegInferencer
     inferencer = MMSegInferencer(
         model=cfg, weights=args.checkpoint, device=args.device)
-    result = inferencer(args.image, return_vis=True, opacity=args.opacity)
+    # Gray, RGBA and 16-bit images are converted to 8-bit BGR; unreadable or
+    # too small ones stop here with a clear error.
+    image = load_image(args.image)
+    result = inferencer(image, return_vis=True, opacity=args.opacity)
     # one input: the inferencer unwraps its one-element lists
     picture = result['visualization']  # RGB
     mmcv.imwrite(np.ascontiguousarray(picture[..., ::-1]), args.out)

@@ -13,7 +13,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer
-from swiftformer_mm.utils import check_num_classes, setup_task
+from swiftformer_mm.utils import (check_num_classes, drop_backbone_pretrained,
+                                  setup_task)
 
 
 def parse_args():
@@ -62,12 +63,7 @@ def main():
             f'{osp.abspath(".")}); give the .pth written by tools/train.py, '
             'e.g. WORK_DIR/epoch_12.pth')
     cfg.load_from = args.checkpoint
-    # The checkpoint holds every weight: the backbone's ImageNet file is not
-    # needed (nor checked for) to evaluate it.
-    backbone = cfg.model.get('backbone', {})
-    if isinstance(backbone.get('init_cfg'), dict) and \
-            backbone.init_cfg.get('type') == 'Pretrained':
-        backbone.init_cfg = None
+    drop_backbone_pretrained(cfg)  # the checkpoint holds every weight
 
     if args.show_dir:
         hook = cfg.default_hooks.get('visualization')
