@@ -54,6 +54,36 @@ def identity_out_norms(model: nn.Module) -> nn.Module:
     return model
 
 
+def authors_state_dict(model: nn.Module) -> dict:
+    """``model``'s backbone weights in the authors' release layout: their
+    ``Proj`` spelling, plus the classification norm and the two heads that
+    their files carry (and loading must drop); no output norms."""
+    backbone = {k: v for k, v in model.state_dict().items()
+                if not k.startswith('norm')}
+    sd = {k.replace('.attn.proj.', '.attn.Proj.'): v
+          for k, v in backbone.items()}
+    width = model.widths[-1]
+    sd.update({'norm.weight': torch.ones(width),
+               'norm.bias': torch.zeros(width),
+               'norm.running_mean': torch.zeros(width),
+               'norm.running_var': torch.ones(width),
+               'head.weight': torch.zeros(1000, width),
+               'head.bias': torch.zeros(1000),
+               'dist_head.weight': torch.zeros(1000, width),
+               'dist_head.bias': torch.zeros(1000)})
+    return sd
+
+
+def write_authors_checkpoint(path, arch: str, seed: int = 0) -> dict:
+    """Save a SwiftFormer with random weights as the authors do (wrapped in
+    ``model``) and return its backbone state dict in this project's names."""
+    from swiftformer_mm.models import SwiftFormer
+    model = randomize_(SwiftFormer(arch), seed)
+    torch.save({'model': authors_state_dict(model)}, str(path))
+    return {k: v for k, v in model.state_dict().items()
+            if not k.startswith('norm')}
+
+
 def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
     """Max absolute difference over the feature scale (at least 1)."""
     return ((out - ref).abs().max() / ref.abs().max().clamp(min=1)).item()

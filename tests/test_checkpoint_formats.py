@@ -3,7 +3,7 @@ bad checkpoint stops with an error that says what is wrong."""
 import pytest
 import torch
 
-from conftest import identity_out_norms, randomize_
+from conftest import authors_state_dict, identity_out_norms, randomize_
 from swiftformer_mm import CheckpointError
 from swiftformer_mm.models import SwiftFormer
 
@@ -27,22 +27,6 @@ def reference():
 def backbone_only(model):
     return {k: v for k, v in model.state_dict().items()
             if not k.startswith('norm')}
-
-
-def authors_state_dict(model):
-    """The authors' layout: their ``Proj`` spelling, a classification norm
-    and two heads."""
-    sd = {k.replace('.attn.proj.', '.attn.Proj.'): v
-          for k, v in backbone_only(model).items()}
-    width = model.widths[-1]
-    sd.update({'norm.weight': torch.ones(width), 'norm.bias': torch.zeros(width),
-               'norm.running_mean': torch.zeros(width),
-               'norm.running_var': torch.ones(width),
-               'head.weight': torch.zeros(1000, width),
-               'head.bias': torch.zeros(1000),
-               'dist_head.weight': torch.zeros(1000, width),
-               'dist_head.bias': torch.zeros(1000)})
-    return sd
 
 
 def huggingface_names(authors_sd):

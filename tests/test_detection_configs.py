@@ -7,9 +7,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import randomize_
+from conftest import write_authors_checkpoint
 from swiftformer_mm.demo_data.coco import CLASSES as DEMO_CLASSES
-from swiftformer_mm.models import SwiftFormer
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(ROOT, 'configs', 'detection')
@@ -126,24 +125,6 @@ def test_missing_pretrained_file_stops_at_build(tmp_path, monkeypatch, arch):
         MODELS.build(cfg.model)
 
 
-def authors_checkpoint(path, arch: str) -> dict:
-    """Write a SwiftFormer with random weights in the authors' layout (their
-    ``Proj`` spelling, wrapped in ``model``, classification heads) and return
-    its backbone state dict in our names."""
-    model = randomize_(SwiftFormer(arch), seed=1)
-    ours = {k: v for k, v in model.state_dict().items()
-            if not k.startswith('norm')}
-    theirs = {k.replace('.attn.proj.', '.attn.Proj.'): v
-              for k, v in ours.items()}
-    width = WIDTHS[arch][-1]
-    theirs.update({'head.weight': torch.zeros(1000, width),
-                   'head.bias': torch.zeros(1000),
-                   'dist_head.weight': torch.zeros(1000, width),
-                   'dist_head.bias': torch.zeros(1000)})
-    torch.save(dict(model=theirs), path)
-    return ours
-
-
 def run_loss_and_predict(model, num_classes):
     from mmdet.testing import demo_mm_inputs
     packed = demo_mm_inputs(2, [[3, 64, 96], [3, 64, 64]],
@@ -184,7 +165,7 @@ def build(cfg):
 def test_real_config_loads_authors_weights_and_runs(tmp_path, arch):
     cfg = load(real(arch))
     ckpt = tmp_path / f'SwiftFormer_{arch.upper()}.pth'
-    expected = authors_checkpoint(ckpt, arch)
+    expected = write_authors_checkpoint(ckpt, arch, seed=1)
     cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
     model = build(cfg)
     loaded = model.backbone.state_dict()

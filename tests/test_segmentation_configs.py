@@ -13,7 +13,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
-from conftest import randomize_
+from conftest import write_authors_checkpoint
 from swiftformer_mm.demo_data.ade import ADE_LABELS, DEMO_CLASSES
 from swiftformer_mm.models import SwiftFormer
 
@@ -159,27 +159,6 @@ def test_demo_classes_carry_ade_label_values():
         assert label_map[ADE_LABELS[name] - 1] == i
 
 
-def authors_checkpoint(path, arch: str, seed: int = 0) -> dict:
-    """Random weights saved like the authors' release: wrapped in ``model``,
-    their ``Proj`` spelling, classification norm and heads, no output norms."""
-    model = randomize_(SwiftFormer(arch), seed)
-    backbone = {k: v for k, v in model.state_dict().items()
-                if not k.startswith('norm')}
-    sd = {k.replace('.attn.proj.', '.attn.Proj.'): v
-          for k, v in backbone.items()}
-    width = model.widths[-1]
-    sd.update({'norm.weight': torch.ones(width),
-               'norm.bias': torch.zeros(width),
-               'norm.running_mean': torch.zeros(width),
-               'norm.running_var': torch.ones(width),
-               'head.weight': torch.zeros(1000, width),
-               'head.bias': torch.zeros(1000),
-               'dist_head.weight': torch.zeros(1000, width),
-               'dist_head.bias': torch.zeros(1000)})
-    torch.save({'model': sd}, str(path))
-    return backbone
-
-
 def seg_batch(shapes, num_classes, seed=0):
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
@@ -248,7 +227,7 @@ def check_loss_and_predict(cfg: Config, num_classes: int, model=None):
 @pytest.mark.parametrize('arch', ARCHS)
 def test_build_loss_predict_with_authors_weights(tmp_path, arch):
     ckpt = tmp_path / f'SwiftFormer_{arch.upper()}.pth'
-    expected = authors_checkpoint(ckpt, arch)
+    expected = write_authors_checkpoint(ckpt, arch)
     cfg = load(arch)
     cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
     model = build_model(cfg)
