@@ -66,3 +66,23 @@ def test_legacy_formula_matches_huggingface(arch, tmp_path):
             err = relative_error(a, b)
             print(f'hf {arch} {h}x{w} stage {stage}: {err:.2e}')
             assert err < TOLERANCE, (arch, (h, w), stage, err)
+
+
+def test_matches_timm_on_tiled_large_maps(tmp_path):
+    """Stride-4 maps of >= 8192 tokens take the tiled-matmul MLP path in CPU
+    inference (4096-token tiles, here 3 with a partial last one); it must
+    still match timm."""
+    timm = pytest.importorskip('timm')
+    from swiftformer_mm.models.swiftformer import _MLP_TILE
+    ref = randomize_(timm.create_model('swiftformer_xs')).eval()
+    torch.save(ref.state_dict(), tmp_path / 'xs.pth')
+    ours = load(tmp_path / 'xs.pth', 'xs')
+    x = torch.randn(1, 3, 400, 416, generator=torch.Generator().manual_seed(4))
+    assert (400 // 4) * (416 // 4) >= 2 * _MLP_TILE
+    with torch.no_grad():
+        expected = ref.forward_intermediates(x, intermediates_only=True)
+        got = ours(x)
+    for stage, (a, b) in enumerate(zip(got, expected)):
+        err = relative_error(a, b)
+        print(f'timm xs 400x416 stage {stage}: {err:.2e}')
+        assert err < TOLERANCE, (stage, err)
