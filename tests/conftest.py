@@ -84,6 +84,13 @@ def write_authors_checkpoint(path, arch: str, seed: int = 0) -> dict:
             if not k.startswith('norm')}
 
 
+def pipeline_step(pipeline, type_name: str) -> dict:
+    """The one transform of type ``type_name`` in a data pipeline."""
+    steps = [step for step in pipeline if step['type'] == type_name]
+    assert len(steps) == 1, f'expected one {type_name} in {pipeline}'
+    return steps[0]
+
+
 def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
     """Max absolute difference over the feature scale (at least 1)."""
     return ((out - ref).abs().max() / ref.abs().max().clamp(min=1)).item()

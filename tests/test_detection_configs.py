@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import write_authors_checkpoint
+from conftest import pipeline_step, write_authors_checkpoint
 from swiftformer_mm.demo_data.coco import CLASSES as DEMO_CLASSES
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -46,12 +46,6 @@ def test_every_shipped_config_is_tested():
     import os
     shipped = {f for f in os.listdir(CONFIG_DIR) if f.endswith('.py')}
     assert shipped == {real(a) for a in ARCHS} | {DEMO}
-
-
-def pipeline_step(pipeline, type_):
-    steps = [t for t in pipeline if t['type'] == type_]
-    assert len(steps) == 1, f'expected one {type_} in {pipeline}'
-    return steps[0]
 
 
 @pytest.mark.parametrize('arch', ARCHS)

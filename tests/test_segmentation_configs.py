@@ -13,7 +13,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
-from conftest import write_authors_checkpoint
+from conftest import pipeline_step, write_authors_checkpoint
 from swiftformer_mm.demo_data.ade import ADE_LABELS, DEMO_CLASSES
 from swiftformer_mm.models import SwiftFormer
 
@@ -50,12 +50,6 @@ def without_scope(obj):
     if isinstance(obj, (list, tuple)):
         return type(obj)(without_scope(v) for v in obj)
     return obj
-
-
-def find(pipeline, type_name):
-    steps = [step for step in pipeline if step['type'] == type_name]
-    assert len(steps) == 1, f'expected one {type_name} in {pipeline}'
-    return steps[0]
 
 
 @pytest.mark.parametrize('arch', ARCHS)
@@ -107,23 +101,23 @@ def test_recipe(arch):
     assert ade.data_prefix == dict(img_path='images/training',
                                    seg_map_path='annotations/training')
     pipe = ade.pipeline
-    assert find(pipe, 'LoadAnnotations').reduce_zero_label is True
-    assert find(pipe, 'RandomResize') == dict(
+    assert pipeline_step(pipe, 'LoadAnnotations').reduce_zero_label is True
+    assert pipeline_step(pipe, 'RandomResize') == dict(
         type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0),
         keep_ratio=True)
-    assert find(pipe, 'RandomCrop') == dict(
+    assert pipeline_step(pipe, 'RandomCrop') == dict(
         type='RandomCrop', crop_size=(512, 512), cat_max_ratio=0.75)
-    assert find(pipe, 'RandomFlip').prob == 0.5
-    find(pipe, 'PhotoMetricDistortion')
+    assert pipeline_step(pipe, 'RandomFlip').prob == 0.5
+    pipeline_step(pipe, 'PhotoMetricDistortion')
 
     for loader in (cfg.val_dataloader, cfg.test_dataloader):
         val = loader.dataset
         assert val.type == 'ADE20KDataset'
         assert val.data_prefix == dict(img_path='images/validation',
                                        seg_map_path='annotations/validation')
-        assert find(val.pipeline, 'Resize') == dict(
+        assert pipeline_step(val.pipeline, 'Resize') == dict(
             type='Resize', scale=(2048, 512), keep_ratio=True)
-        assert find(val.pipeline, 'LoadAnnotations').reduce_zero_label
+        assert pipeline_step(val.pipeline, 'LoadAnnotations').reduce_zero_label
     assert cfg.val_evaluator == dict(type='IoUMetric', iou_metrics=['mIoU'])
 
 
