@@ -11,7 +11,7 @@ from mmengine.config import Config
 from reliability_helpers import ROOT
 from swiftformer_mm import SwiftFormer
 from swiftformer_mm.inputs import ImageError, load_image, load_rgb_image
-from swiftformer_mm.utils import check_num_classes
+from swiftformer_mm.engine import check_num_classes
 
 DET_DEMO = f'{ROOT}/configs/detection/mask_rcnn_swiftformer_xs_demo.py'
 
@@ -228,7 +228,7 @@ def _random_checkpoint(config, path, classes):
     import torch
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from swiftformer_mm.utils import drop_backbone_pretrained
+    from swiftformer_mm.engine import drop_backbone_pretrained
     cfg = Config.fromfile(config)
     drop_backbone_pretrained(cfg)
     init_default_scope(cfg.default_scope)

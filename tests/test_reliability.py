@@ -55,7 +55,7 @@ def test_auto_resume_skips_truncated_checkpoint_and_pointer(det_setup,
                                                             uninterrupted,
                                                             tmp_path):
     import shutil
-    from swiftformer_mm.utils import find_resumable_checkpoint
+    from swiftformer_mm.engine import find_resumable_checkpoint
     work = tmp_path / 'work'
     work.mkdir()
     for name in ('epoch_1.pth', 'epoch_2.pth'):
@@ -103,7 +103,7 @@ def test_amp_training_runs_bf16_on_cpu_with_finite_losses(det_setup):
 
 def test_cpu_amp_wrapper_autocasts_to_bf16():
     from mmengine.config import Config
-    from swiftformer_mm.utils import CPUAmpOptimWrapper, apply_amp
+    from swiftformer_mm.engine import CPUAmpOptimWrapper, apply_amp
     cfg = Config(dict(optim_wrapper=dict(
         type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))))
     apply_amp(cfg)
@@ -197,7 +197,7 @@ def test_attention_half_precision_many_large_tokens(dtype):
 
 def test_distributed_cpu_refuses_syncbn_clearly_or_reverts():
     from mmengine.config import Config
-    from swiftformer_mm.utils import setup_distributed
+    from swiftformer_mm.engine import setup_distributed
     model = dict(backbone=dict(type='SwiftFormer',
                                norm_cfg=dict(type='SyncBN')),
                  decode_head=dict(norm_cfg=dict(type='SyncBN')))

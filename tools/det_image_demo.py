@@ -18,7 +18,7 @@ import numpy as np
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer, safe checkpoint loading
 from swiftformer_mm.inputs import load_image
-from swiftformer_mm.utils import drop_backbone_pretrained
+from swiftformer_mm.engine import drop_backbone_pretrained
 
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')

@@ -17,7 +17,7 @@ from mmengine.config import Config
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer, safe torch.load
 from swiftformer_mm.inputs import load_image
-from swiftformer_mm.utils import drop_backbone_pretrained
+from swiftformer_mm.engine import drop_backbone_pretrained
 
 
 def parse_args():

@@ -13,7 +13,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer
-from swiftformer_mm.utils import (check_num_classes, drop_backbone_pretrained,
+from swiftformer_mm.engine import (check_num_classes, drop_backbone_pretrained,
                                   setup_task)
 
 

@@ -17,7 +17,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer
-from swiftformer_mm.utils import (apply_amp, check_num_classes,
+from swiftformer_mm.engine import (apply_amp, check_num_classes,
                                   find_resumable_checkpoint,
                                   register_exact_resume, setup_distributed,
                                   setup_task)

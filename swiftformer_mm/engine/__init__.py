@@ -1,0 +1,18 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""Training/testing machinery the tools use on top of mmengine.
+
+Importing it registers ``CPUAmpOptimWrapper``, ``ExactResumeHook`` and
+``CPUDistributedDataParallel`` in mmengine's registries.
+"""
+from .amp import CPUAmpOptimWrapper, apply_amp
+from .config import check_num_classes, drop_backbone_pretrained, setup_task
+from .distributed import CPUDistributedDataParallel, setup_distributed
+from .resume import (ExactResumeHook, find_resumable_checkpoint,
+                     get_rng_state, register_exact_resume, set_rng_state)
+
+__all__ = [
+    'CPUAmpOptimWrapper', 'apply_amp', 'check_num_classes',
+    'drop_backbone_pretrained', 'setup_task', 'CPUDistributedDataParallel',
+    'setup_distributed', 'ExactResumeHook', 'find_resumable_checkpoint',
+    'get_rng_state', 'register_exact_resume', 'set_rng_state'
+]
