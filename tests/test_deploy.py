@@ -156,6 +156,14 @@ def test_detector_deploy_matches(tmp_path):
         got = run(fused)
     assert isinstance(fused.backbone.network[0][0], DeployConvEncoder)
     assert_close(got, expected)
+    # RoI features (mmcv's RoIAlign reads raw NCHW memory) from fixed boxes.
+    rois = torch.tensor([[0, 10., 20., 120., 90.], [0, 64., 8., 250., 180.],
+                         [0, 0., 0., 40., 40.]])
+    with torch.no_grad():
+        roi_feats = [m.roi_head.bbox_roi_extractor(
+            m.extract_feat(x)[:4], rois) for m in (model, fused)]
+    assert all(f.is_contiguous() for f in fused.backbone(x))
+    assert_close(roi_feats[1], roi_feats[0])
 
 
 def test_segmentor_deploy_matches_with_head_fusion():

@@ -626,10 +626,11 @@ class SwiftFormer(BaseModule):
                 'it needs at least 32x32 pixels (its total stride). Resize or '
                 'pad smaller images (e.g. a Resize transform, or the data '
                 'preprocessor pad_size_divisor=32).')
-        if self.deploy and _use_fast_path(x):
+        nhwc = self.deploy and _use_fast_path(x)
+        if nhwc:
             # The deploy form's CPU path runs channels_last (NHWC): depthwise
             # convs are faster there and tokens are (N, C) rows without a
-            # copy. Outputs are channels_last tensors (same values, shape).
+            # copy.
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.patch_embed(x)
         outs = []
@@ -642,6 +643,10 @@ class SwiftFormer(BaseModule):
                 x = layer(x)
             if idx % 2 == 0 and idx // 2 in self.out_indices:
                 outs.append(getattr(self, f'norm{idx}')(x))
+        if nhwc:
+            # Hand back the usual NCHW memory: mmcv's CPU RoIAlign indexes
+            # its input's memory as NCHW whatever its strides say.
+            outs = [o.contiguous() for o in outs]
         return tuple(outs)
 
     # ---------------------------------------------------------------- deploy
