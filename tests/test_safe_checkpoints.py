@@ -89,16 +89,23 @@ while True:
 '''
 
 
-def test_crash_mid_write_keeps_previous_checkpoint(tmp_path):
+def test_crash_mid_write_leaves_a_complete_checkpoint(tmp_path):
+    """A writer saving a 256 MB checkpoint back to back is SIGKILLed; it
+    spends nearly all its time writing, so the kill lands mid-write. The
+    target must still be a complete checkpoint: the previous one, or one of
+    the writer's finished ones. (With mmengine's own in-place write it is a
+    truncated file here.)"""
     from mmengine.runner.checkpoint import save_checkpoint
     target = tmp_path / 'latest.pth'
     save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(target))
-    proc = subprocess.Popen([sys.executable, '-c', _WRITER, str(target)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == 'writing'
-    time.sleep(1.5)  # well inside the first 256 MB write
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    loaded = torch.load(target, weights_only=True)
-    assert torch.equal(loaded['state_dict']['w'], torch.zeros(3))
+    for delay in (0.5, 1.3):
+        proc = subprocess.Popen([sys.executable, '-c', _WRITER, str(target)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == 'writing'
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        weights = torch.load(target, weights_only=True)['state_dict']['w']
+        assert torch.equal(weights, torch.zeros(3)) or \
+            weights.shape == (64, 1024, 1024)
     assert oct(target.stat().st_mode & 0o777) != oct(0o600)
