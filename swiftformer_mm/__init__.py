@@ -6,10 +6,10 @@ registries, so configs only need::
 
     custom_imports = dict(imports=['swiftformer_mm'], allow_failed_imports=False)
 """
-from .checkpoint import CheckpointError, read_state_dict
-from .fileio import use_atomic_local_writes
-from .safe_globals import allow_openmmlab_checkpoints
-from .models import SwiftFormer, convert_swiftformer_state_dict
+from .checkpoint import (CheckpointError, allow_openmmlab_checkpoints,
+                         convert_swiftformer_state_dict, read_state_dict,
+                         use_atomic_local_writes)
+from .models import SwiftFormer
 from .version import __version__
 
 # Runner checkpoints (--resume, load_from) load with torch.load's safety on,

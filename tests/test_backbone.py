@@ -180,7 +180,7 @@ def test_default_init_is_trunc_normal_and_layer_scale():
 def test_legacy_formula_weights_are_all_ones():
     """The legacy formula pools q with weight 1 per token; the current one
     L2-normalises the weights over tokens. Different outputs, same params."""
-    from swiftformer_mm.models.swiftformer import EfficientAdditiveAttention
+    from swiftformer_mm.models.blocks import EfficientAdditiveAttention
     torch.manual_seed(0)
     cur = EfficientAdditiveAttention(8, 'current')
     leg = EfficientAdditiveAttention(8, 'legacy')

@@ -73,7 +73,7 @@ def test_matches_timm_on_tiled_large_maps(tmp_path):
     inference (4096-token tiles, here 3 with a partial last one); it must
     still match timm."""
     timm = pytest.importorskip('timm')
-    from swiftformer_mm.models.swiftformer import _MLP_TILE
+    from swiftformer_mm.models.cpu_kernels import MLP_TILE as _MLP_TILE
     ref = randomize_(timm.create_model('swiftformer_xs')).eval()
     torch.save(ref.state_dict(), tmp_path / 'xs.pth')
     ours = load(tmp_path / 'xs.pth', 'xs')

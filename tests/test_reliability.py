@@ -165,7 +165,7 @@ def test_attention_half_precision_many_large_tokens(dtype):
     """10k tokens whose attention scores are ~10 (a trained w_g of large
     norm): their sum of squares over the tokens, ~1e6, is beyond fp16's
     65504; all-zero tokens would divide by zero."""
-    from swiftformer_mm.models.swiftformer import EfficientAdditiveAttention
+    from swiftformer_mm.models.blocks import EfficientAdditiveAttention
     torch.manual_seed(0)
     attn = EfficientAdditiveAttention(16)
     with torch.no_grad():

@@ -14,16 +14,16 @@ mismatch. The weights are validated by loading them into the backbone first;
 the output file is written atomically.
 """
 import argparse
-import os
+import io
 import os.path as osp
-import tempfile
 
 import torch
 
-from swiftformer_mm.checkpoint import read_state_dict
-from swiftformer_mm.models import SwiftFormer, convert_swiftformer_state_dict
-from swiftformer_mm.models.swiftformer import (FORMAT_ATTN_FORMULA,
-                                               describe_arch, infer_arch)
+from swiftformer_mm.checkpoint import (FORMAT_ATTN_FORMULA, atomic_write,
+                                       convert_swiftformer_state_dict,
+                                       infer_arch, read_state_dict)
+from swiftformer_mm.checkpoint.matching import describe_arch
+from swiftformer_mm.models import SwiftFormer
 
 
 def parse_args():
@@ -59,18 +59,12 @@ def convert(src: str, dst: str, attn_formula=None, prefix=None) -> dict:
                if k in converted}
     out_meta = dict(arch=arch, attn_formula=formula, source=osp.basename(src),
                     source_format=fmt)
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(osp.abspath(dst)),
-                               suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(dict(state_dict=weights, meta=out_meta), tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-    print(f'{src}: {fmt} checkpoint, SwiftFormer {describe_arch(arch)}, '
-          f'{formula} attention -> {dst} ({len(weights)} tensors)')
+    buf = io.BytesIO()
+    torch.save(dict(state_dict=weights, meta=out_meta), buf)
+    atomic_write(buf.getvalue(), dst)
+    name = describe_arch(arch, SwiftFormer.arch_settings)
+    print(f'{src}: {fmt} checkpoint, SwiftFormer {name}, {formula} '
+          f'attention -> {dst} ({len(weights)} tensors)')
     return out_meta
 
 

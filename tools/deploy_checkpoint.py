@@ -24,47 +24,10 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import swiftformer_mm  # noqa: E402,F401  (allow-lists Runner checkpoint classes)
-from swiftformer_mm.checkpoint import CheckpointError  # noqa: E402
-from swiftformer_mm.fileio import atomic_write  # noqa: E402
-from swiftformer_mm.models.swiftformer import (  # noqa: E402
-    FORMAT_ATTN_FORMULA, SwiftFormer, convert_swiftformer_state_dict,
-    infer_arch)
+from swiftformer_mm.checkpoint import atomic_write  # noqa: E402
+from swiftformer_mm.deploy import fuse_state_dict  # noqa: E402
 
 DROPPED = ('optimizer', 'param_schedulers', 'message_hub', 'model_ema')
-
-
-def fuse_state_dict(state_dict, attn_formula=None, meta=None):
-    """Return ``state_dict`` with its SwiftFormer tensors in deploy form."""
-    prefix = 'backbone.' if any(k.startswith('backbone.')
-                                for k in state_dict) else ''
-    backbone, fmt = convert_swiftformer_state_dict(
-        state_dict, prefix=prefix.rstrip('.') or None)
-    if any(k.endswith('.attn.qk.weight') for k in backbone):
-        raise CheckpointError('the checkpoint is already in deploy form')
-    arch = infer_arch(backbone)
-    if arch is None:
-        raise CheckpointError('could not infer the SwiftFormer arch')
-    attn_formula = (attn_formula or (meta or {}).get('attn_formula')
-                    or FORMAT_ATTN_FORMULA.get(fmt, 'current'))
-    out_indices = tuple(i for i, idx in enumerate((0, 2, 4, 6))
-                        if f'norm{idx}.weight' in backbone) or (0, 1, 2, 3)
-    gn = any(f'norm{2 * i}.weight' in backbone
-             and f'norm{2 * i}.running_mean' not in backbone
-             for i in out_indices)
-    model = SwiftFormer(arch, out_indices=out_indices,
-                        attn_formula=attn_formula,
-                        out_norm_cfg=dict(type='GN', num_groups=1)
-                        if gn else None)
-    missing, unexpected = model.load_state_dict(backbone, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f'backbone tensors do not fit: missing '
-                              f'{missing[:5]}, unexpected {unexpected[:5]}')
-    fused = model.eval().switch_to_deploy().state_dict()
-    rest = {k: v for k, v in state_dict.items() if not k.startswith(prefix)
-            } if prefix else {}
-    out = dict(rest)
-    out.update({prefix + k: v for k, v in fused.items()})
-    return out, dict(arch=arch, format=fmt, attn_formula=attn_formula)
 
 
 def main():

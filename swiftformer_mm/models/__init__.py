@@ -1,8 +1,9 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 import importlib
 
-from .swiftformer import (SwiftFormer, convert_swiftformer_state_dict,
-                          detect_format, infer_arch)
+from ..checkpoint import (convert_swiftformer_state_dict, detect_format,
+                          infer_arch)
+from .swiftformer import SwiftFormer
 
 __all__ = [
     'SwiftFormer', 'convert_swiftformer_state_dict', 'detect_format',

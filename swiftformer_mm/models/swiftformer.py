@@ -5,295 +5,34 @@ SwiftFormer: Efficient Additive Attention for Transformer-based Real-time
 Mobile Vision Applications (Shaker et al., ICCV 2023,
 https://arxiv.org/abs/2303.15446).
 
-Parameter names follow the authors' release (``patch_embed``, ``network.i.j``,
-output norms ``norm0/2/4/6`` of their dense-prediction variant), so their
-ImageNet checkpoints load without renaming; the one exception is the
-attention's ``Proj`` which is spelt ``proj`` here, as in timm and Hugging Face.
-Every other checkpoint layout is mapped to these names by
-:func:`convert_swiftformer_state_dict`, the one place that knows about them.
+The network of the paper's Fig. 3: a conv stem, then four stages of
+:class:`~.blocks.ConvEncoder` blocks ending in one
+:class:`~.blocks.SwiftFormerEncoder`, with a stride-2
+:class:`~.blocks.Downsample` between stages, and (the authors' dense-prediction
+variant) a norm on every returned stage. Parameter names follow the authors'
+release (``patch_embed``, ``network.i.j``, ``norm0/2/4/6``), so their ImageNet
+checkpoints load without renaming; the one exception is the attention's
+``Proj``, spelt ``proj`` here as in timm and Hugging Face. Every other layout
+is mapped by :mod:`swiftformer_mm.checkpoint.layouts`.
 """
-import contextlib
 import os.path as osp
-import re
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checkpoint import CheckpointError, read_state_dict
-
-try:
-    from mmcv.cnn.bricks import DropPath
-except ImportError:  # pragma: no cover - very old mmcv
-    from mmcv.cnn.bricks.drop import DropPath
-
-ATTN_FORMULAS = ('current', 'legacy')
-
-
-def _l2_normalize(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """``F.normalize`` computed in fp32.
-
-    The attention normalises over thousands of tokens (about 67k at stride 4 of
-    an 800x1344 image); a half-precision sum of squares overflows there, and a
-    tiny half-precision norm underflows to zero. fp32 is a no-op in fp32 mode.
-    """
-    return F.normalize(x.float(), dim=dim).to(x.dtype)
-
-
-#: Token tile of the CPU inference path of the 1x1-conv MLPs (see
-#: :func:`pointwise_mlp`); inputs with fewer tokens run in one piece.
-_MLP_TILE = 4096
-
-
-def _use_fast_path(x: torch.Tensor) -> bool:
-    """Eager CPU inference: run the 1x1-conv MLPs as tiled matmuls.
-
-    Training (autograd), CUDA, tracing (ONNX export, FLOP counting) and
-    ``torch.compile`` keep the plain module calls.
-    """
-    return (x.device.type == 'cpu' and not torch.is_grad_enabled()
-            and not torch.jit.is_tracing() and not torch.jit.is_scripting()
-            and not torch.compiler.is_compiling())
-
-
-def _large_map_fast_path(x: torch.Tensor) -> bool:
-    """The training form takes the tiled-matmul MLP path only where it pays:
-    on maps large enough to be tiled (measured at L1, 1 thread: 0.84x the
-    latency of nn.Conv2d at 800x1344, but 1.13x at 224x224)."""
-    return _use_fast_path(x) and x.shape[-2] * x.shape[-1] >= 2 * _MLP_TILE
-
-
-def _is_channels_last(x: torch.Tensor) -> bool:
-    return x.dim() == 4 and x.stride(1) == 1 and x.is_contiguous(
-        memory_format=torch.channels_last)
-
-
-def pointwise_mlp(x: torch.Tensor, residual: torch.Tensor,
-                  w1: torch.Tensor, b1: torch.Tensor, act: nn.Module,
-                  w2: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
-    """``residual + conv1x1(act(conv1x1(x, w1, b1)), w2, b2)``, CPU inference.
-
-    Same math as the two 1x1 convolutions, computed as matmuls on
-    channels-first tokens, tile by tile over the tokens, so that the 4x-wide
-    hidden activation of a tile stays in cache. On 2 CPU cores this is about
-    2x faster than ``nn.Conv2d`` at the 1/4-scale stage of an 800x1344 image.
-    """
-    B, C, H, W = x.shape
-    N = H * W
-    w1, w2 = w1.flatten(1), w2.flatten(1)
-    if _is_channels_last(x) and _is_channels_last(residual):
-        # Tokens are rows: (B*N, C) views, no copy; out stays channels_last.
-        tokens = x.permute(0, 2, 3, 1).reshape(B * N, C)
-        res = residual.permute(0, 2, 3, 1).reshape(B * N, -1)
-        out = torch.empty_like(res)
-        w1t, w2t = w1.t(), w2.t()
-        rows = B * N
-        step = rows if rows < 2 * _MLP_TILE else _MLP_TILE
-        for i in range(0, rows, step):
-            hidden = act(torch.addmm(b1, tokens[i:i + step], w1t))
-            torch.addmm(res[i:i + step], hidden, w2t, out=out[i:i + step])
-        return out.add_(b2).view(B, H, W, -1).permute(0, 3, 1, 2)
-    b1, b2 = b1.unsqueeze(1), b2.unsqueeze(1)
-    tokens = x.reshape(B, C, N)
-    res = residual.reshape(B, -1, N)
-    out = torch.empty_like(res, memory_format=torch.contiguous_format)
-    step = N if N < 2 * _MLP_TILE else _MLP_TILE
-    for b in range(B):
-        for i in range(0, N, step):
-            hidden = act(torch.addmm(b1, w1, tokens[b, :, i:i + step]))
-            tile = torch.addmm(res[b, :, i:i + step], w2, hidden)
-            out[b, :, i:i + step] = tile.add_(b2)
-    return out.view(B, -1, H, W)
-
-
-@contextlib.contextmanager
-def _bn_statistics_frozen(module: nn.Module):
-    """Keep BatchNorm running statistics unchanged inside the block.
-
-    Gradient checkpointing runs each block's forward a second time during
-    backward; without this, every BN in it would update its running mean and
-    variance twice per step.
-    """
-    bns = [m for m in module.modules()
-           if isinstance(m, _BatchNorm) and m.training
-           and m.track_running_stats]
-    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in bns]
-    for m in bns:
-        m.momentum = 0.0
-    try:
-        yield
-    finally:
-        for m, (momentum, tracked) in zip(bns, saved):
-            m.momentum = momentum
-            m.num_batches_tracked.copy_(tracked)
-
-
-def _checkpointed(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return cp.checkpoint(
-        block, x, use_reentrant=False,
-        context_fn=lambda: (contextlib.nullcontext(),
-                            _bn_statistics_frozen(block)))
-
-
-class EfficientAdditiveAttention(nn.Module):
-    """Efficient additive attention (authors: ``EfficientAdditiveAttnetion``).
-
-    With ``q`` and ``k`` the L2-normalised query and key tokens, the attention
-    weights ``a = (q @ w_g) / sqrt(C)`` pool a single global query
-    ``g = sum_n a_n q_n`` (a sum, not a mean: its scale depends on the token
-    count, exactly as in the released weights), and the output is
-    ``final(proj(g * k) + q)``.
-
-    Args:
-        dim (int): Number of channels.
-        attn_formula (str): ``'current'`` normalises ``a`` over the tokens (the
-            authors' code since 2023-07 and timm). ``'legacy'`` reproduces the
-            first release and the Hugging Face hub weights: a softmax over a
-            size-1 axis, so every weight is exactly 1.
-    """
-
-    def __init__(self, dim: int, attn_formula: str = 'current'):
-        super().__init__()
-        if attn_formula not in ATTN_FORMULAS:
-            raise ValueError(f'attn_formula must be one of {ATTN_FORMULAS}, '
-                             f'got {attn_formula!r}')
-        self.attn_formula = attn_formula
-        self.scale = dim**-0.5
-        self.to_query = nn.Linear(dim, dim)
-        self.to_key = nn.Linear(dim, dim)
-        self.w_g = nn.Parameter(torch.randn(dim, 1))
-        self.proj = nn.Linear(dim, dim)
-        self.final = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, C, H, W = x.shape
-        # Tokens last, (B, N, C): measured on CPU, the linears and the
-        # normalisations over contiguous channels are about 3x faster at
-        # stride 4 than the same math on channels-first (B, C, N) tokens,
-        # which outweighs the two transposes.
-        tokens = x.flatten(2).transpose(1, 2)
-        query = _l2_normalize(self.to_query(tokens), dim=-1)
-        key = _l2_normalize(self.to_key(tokens), dim=-1)
-        scores = (query @ self.w_g) * self.scale  # (B, N, 1)
-        if self.attn_formula == 'current':
-            weights = _l2_normalize(scores, dim=1)
-        else:
-            # Softmax over the singleton axis, as released: all ones, but it
-            # keeps w_g in the autograd graph (zero gradient) so DDP does not
-            # report it as an unused parameter.
-            weights = scores.softmax(dim=-1)
-        global_query = (weights * query).sum(dim=1, keepdim=True)  # (B, 1, C)
-        out = self.final(self.proj(global_query * key) + query)
-        return out.transpose(1, 2).reshape(B, C, H, W)
-
-
-class ConvEncoder(nn.Module):
-    """Inverted-bottleneck conv block: depthwise 3x3, norm, 1x1 expand, GELU,
-    1x1 project, per-channel layer scale, residual.
-
-    The SwiftFormer block's ``local_representation`` is this block with
-    ``hidden_dim == dim``.
-    """
-
-    def __init__(self,
-                 dim: int,
-                 hidden_dim: int,
-                 drop_path: float = 0.,
-                 norm_cfg: dict = dict(type='BN')):
-        super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
-        self.norm = build_norm_layer(norm_cfg, dim)[1]
-        self.pwconv1 = nn.Conv2d(dim, hidden_dim, 1)
-        self.act = nn.GELU()
-        self.pwconv2 = nn.Conv2d(hidden_dim, dim, 1)
-        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1))
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.norm(self.dwconv(x))
-        if not self.training and _large_map_fast_path(x):
-            scale = self.layer_scale.flatten()
-            return pointwise_mlp(y, x, self.pwconv1.weight, self.pwconv1.bias,
-                                 self.act,
-                                 self.pwconv2.weight * scale[:, None, None, None],
-                                 self.pwconv2.bias * scale)
-        y = self.pwconv2(self.act(self.pwconv1(y)))
-        return x + self.drop_path(self.layer_scale * y)
-
-
-class Mlp(nn.Module):
-    """Norm first, then a 1x1-conv MLP (``norm1 -> fc1 -> GELU -> fc2``)."""
-
-    def __init__(self,
-                 dim: int,
-                 hidden_dim: int,
-                 drop: float = 0.,
-                 norm_cfg: dict = dict(type='BN')):
-        super().__init__()
-        self.norm1 = build_norm_layer(norm_cfg, dim)[1]
-        self.fc1 = nn.Conv2d(dim, hidden_dim, 1)
-        self.act = nn.GELU()
-        self.fc2 = nn.Conv2d(hidden_dim, dim, 1)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.drop(self.act(self.fc1(self.norm1(x))))
-        return self.drop(self.fc2(x))
-
-
-class SwiftFormerEncoder(nn.Module):
-    """The last block of each stage: local conv block, additive attention and
-    MLP, the last two as layer-scaled residual branches."""
-
-    def __init__(self,
-                 dim: int,
-                 mlp_ratio: float = 4.,
-                 drop: float = 0.,
-                 drop_path: float = 0.,
-                 layer_scale_init_value: float = 1e-5,
-                 attn_formula: str = 'current',
-                 norm_cfg: dict = dict(type='BN')):
-        super().__init__()
-        # The authors' local representation has no drop path of its own.
-        self.local_representation = ConvEncoder(dim, dim, 0., norm_cfg)
-        self.attn = EfficientAdditiveAttention(dim, attn_formula)
-        self.linear = Mlp(dim, int(dim * mlp_ratio), drop, norm_cfg)
-        self.layer_scale_1 = nn.Parameter(
-            torch.full((dim, 1, 1), float(layer_scale_init_value)))
-        self.layer_scale_2 = nn.Parameter(
-            torch.full((dim, 1, 1), float(layer_scale_init_value)))
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.local_representation(x)
-        x = x + self.drop_path(self.layer_scale_1 * self.attn(x))
-        if not self.training and _large_map_fast_path(x):
-            mlp, scale = self.linear, self.layer_scale_2.flatten()
-            return pointwise_mlp(mlp.norm1(x), x, mlp.fc1.weight, mlp.fc1.bias,
-                                 mlp.act,
-                                 mlp.fc2.weight * scale[:, None, None, None],
-                                 mlp.fc2.bias * scale)
-        return x + self.drop_path(self.layer_scale_2 * self.linear(x))
-
-
-class Downsample(nn.Module):
-    """Stride-2 3x3 conv and norm between stages (authors: ``Embedding``)."""
-
-    def __init__(self, in_channels: int, out_channels: int,
-                 norm_cfg: dict = dict(type='BN')):
-        super().__init__()
-        self.proj = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
-        self.norm = build_norm_layer(norm_cfg, out_channels)[1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.proj(x))
+from ..checkpoint import convert_swiftformer_state_dict, read_state_dict
+from ..checkpoint.matching import check_attn_formula, select_matching
+from .blocks import (ConvEncoder, Downsample, SwiftFormerEncoder,
+                     validate_attn_formula)
+from .cpu_kernels import use_fast_path
+from .fusion import fold_bn_after
+from .grad_checkpoint import checkpointed
 
 
 class SwiftFormer(BaseModule):
@@ -339,7 +78,7 @@ class SwiftFormer(BaseModule):
         with_cp (bool): Gradient checkpointing per block: less memory, more
             compute. Defaults to False.
         deploy (bool): Build the inference form (BatchNorms and layer scales
-            folded, see :mod:`swiftformer_mm.deploy`). Its weights load from
+            folded, see :meth:`switch_to_deploy`). Its weights load from
             a deploy checkpoint (``tools/deploy_checkpoint.py``) or from any
             training-form checkpoint, which is fused while loading. Same as
             calling :meth:`switch_to_deploy` on a trained model. Inference
@@ -410,10 +149,7 @@ class SwiftFormer(BaseModule):
                 f'frozen_stages must be an int in [-1, {self.num_stages}] '
                 f'(-1: nothing, 0: stem, k: stem and stages 0..k-1), got '
                 f'{frozen_stages!r}')
-        if attn_formula not in ATTN_FORMULAS:
-            raise ValueError(f'attn_formula must be one of {ATTN_FORMULAS}, '
-                             f'got {attn_formula!r}')
-        self.attn_formula = attn_formula
+        self.attn_formula = validate_attn_formula(attn_formula)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -566,57 +302,18 @@ class SwiftFormer(BaseModule):
             path, map_location=self.init_cfg.get('map_location', 'cpu'))
         state_dict, fmt = convert_swiftformer_state_dict(
             state_dict, prefix=self.init_cfg.get('prefix'))
-        self._check_attn_formula(path, fmt, meta)
-        loaded = self._load_converted(path, fmt, state_dict)
-        logger.info(f'SwiftFormer: loaded {loaded}/{len(self.state_dict())} '
-                    f'tensors from {fmt} checkpoint {path}')
-        self._is_init = True
-
-    def _check_attn_formula(self, path: str, fmt: str, meta: dict) -> None:
-        trained_with = meta.get('attn_formula') or FORMAT_ATTN_FORMULA.get(fmt)
-        if trained_with and trained_with != self.attn_formula:
-            raise CheckpointError(
-                f'{path} holds {fmt} weights trained with the '
-                f"{trained_with!r} attention formula, but the backbone is "
-                f"built with attn_formula={self.attn_formula!r}; the two "
-                'compute different attention and the weights would be '
-                f"wrong. Set backbone attn_formula='{trained_with}'.")
-
-    def _load_converted(self, path: str, fmt: str,
-                        state_dict: Dict[str, torch.Tensor]) -> int:
-        own = self.state_dict()
-        found = infer_arch(state_dict)
-        if found is not None and found != self.arch:
-            raise CheckpointError(
-                f'{path} holds a SwiftFormer {describe_arch(found)}, but the '
-                f'backbone is built as {describe_arch(self.arch)}. Set the '
-                "backbone's arch to match the checkpoint.")
-        mismatched = [
-            f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-            for k, v in state_dict.items()
-            if k in own and v.shape != own[k].shape
-        ]
-        if mismatched:
-            raise CheckpointError(
-                f'{path}: {len(mismatched)} tensors do not fit the '
-                f'{describe_arch(self.arch)} backbone: '
-                + '; '.join(mismatched[:5]))
+        check_attn_formula(path, fmt, meta, self.attn_formula)
         # Output norms are not part of a classification checkpoint; anything
         # else missing means the file is not a complete SwiftFormer.
-        out_norms = tuple(f'norm{self.stage_network_indices[i]}.'
-                          for i in self.out_indices)
-        missing = [k for k in own if k not in state_dict
-                   and not k.startswith(out_norms)]
-        if missing:
-            matched = len(own) - len(missing)
-            raise CheckpointError(
-                f'{path} ({fmt} format) lacks {len(missing)} of the '
-                f'{len(own)} backbone tensors (matched {matched}), e.g. '
-                f'{missing[:5]}. It is not a complete SwiftFormer '
-                f'{describe_arch(self.arch)} checkpoint.')
-        usable = {k: v for k, v in state_dict.items() if k in own}
+        out_norms = [f'norm{self.stage_network_indices[i]}.'
+                     for i in self.out_indices]
+        usable = select_matching(path, fmt, state_dict, self.state_dict(),
+                                 self.arch, self.arch_settings, out_norms)
         self.load_state_dict(usable, strict=False)
-        return len(usable)
+        logger.info(f'SwiftFormer: loaded {len(usable)}/'
+                    f'{len(self.state_dict())} tensors from {fmt} checkpoint '
+                    f'{path}')
+        self._is_init = True
 
     # --------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -626,7 +323,7 @@ class SwiftFormer(BaseModule):
                 'it needs at least 32x32 pixels (its total stride). Resize or '
                 'pad smaller images (e.g. a Resize transform, or the data '
                 'preprocessor pad_size_divisor=32).')
-        nhwc = self.deploy and _use_fast_path(x)
+        nhwc = self.deploy and use_fast_path(x)
         if nhwc:
             # The deploy form's CPU path runs channels_last (NHWC): depthwise
             # convs are faster there and tokens are (N, C) rows without a
@@ -638,7 +335,7 @@ class SwiftFormer(BaseModule):
         for idx, layer in enumerate(self.network[:last + 1]):
             if self.with_cp and self.training and idx % 2 == 0:
                 for block in layer:
-                    x = _checkpointed(block, x)
+                    x = checkpointed(block, x)
             else:
                 x = layer(x)
             if idx % 2 == 0 and idx // 2 in self.out_indices:
@@ -650,15 +347,34 @@ class SwiftFormer(BaseModule):
         return tuple(outs)
 
     # ---------------------------------------------------------------- deploy
+    @torch.no_grad()
     def switch_to_deploy(self) -> 'SwiftFormer':
         """Fold every BatchNorm and layer scale into its neighbouring layer,
-        in place (see :mod:`swiftformer_mm.deploy`); returns ``self``.
+        in place, and return ``self``.
 
-        Uses the BN running statistics (eval-mode semantics). The result is
-        for inference; training it is not supported.
+        Each block fuses itself (``block.fuse()``, see :mod:`.blocks`); the
+        stem's two conv -> BN pairs are folded here. Uses the BN running
+        statistics (eval-mode semantics). The output norms ``norm0/2/4/6``
+        stay: they follow a residual sum and have nothing to fold into. The
+        result is for inference; training it is not supported.
         """
-        from ..deploy import deploy_swiftformer_
-        return deploy_swiftformer_(self)
+        if self.deploy:
+            return self
+        stem = self.patch_embed
+        fold_bn_after(stem[0], stem[1])
+        fold_bn_after(stem[3], stem[4])
+        stem[1], stem[4] = nn.Identity(), nn.Identity()
+        for idx, layer in enumerate(self.network):
+            if isinstance(layer, Downsample):
+                self.network[idx] = layer.fuse()
+            else:
+                for j, block in enumerate(layer):
+                    layer[j] = block.fuse()
+        for p in self.parameters():
+            p.requires_grad = False
+        self.deploy = True
+        self.with_cp = False
+        return self
 
     def training_twin(self, init_cfg: Optional[dict] = None) -> 'SwiftFormer':
         """A new training-form SwiftFormer with this one's structure."""
@@ -721,149 +437,3 @@ def _fuse_training_weights_on_load(module: SwiftFormer, state_dict: dict,
             continue  # not in the file: let the loader report it
         state_dict[prefix + k] = v
 
-
-# ---------------------------------------------------------------------------
-# Checkpoint layouts. Everything below maps other layouts to this file's names.
-# ---------------------------------------------------------------------------
-
-#: Attention formula each format's published weights were trained with.
-#: The authors' files are assumed to be the current release (the README's
-#: links since 2023-07); a first-release file needs attn_formula='legacy'.
-FORMAT_ATTN_FORMULA = {
-    'huggingface': 'legacy',
-    'timm': 'current',
-}
-
-#: Classification-only tensors of each format, dropped on load.
-_HEAD_KEYS = re.compile(r'^(norm|head|dist_head|head_dist)\.')
-
-
-def _rename_authors(key: str) -> str:
-    return key.replace('.attn.Proj.', '.attn.proj.')
-
-
-def _rename_timm(key: str) -> str:
-    key = key.replace('stem.', 'patch_embed.', 1) if key.startswith(
-        'stem.') else key
-    key = re.sub(r'\.(layer_scale(?:_1|_2)?)\.gamma$', r'.\1', key)
-    m = re.match(r'^stages\.(\d+)\.(downsample|blocks)\.(.*)$', key)
-    if m:
-        stage, part, rest = int(m.group(1)), m.group(2), m.group(3)
-        if part == 'blocks':
-            key = f'network.{2 * stage}.{rest}'
-        else:
-            key = f'network.{2 * stage - 1}.{rest}'
-    return key
-
-
-def _rename_huggingface(key: str) -> str:
-    key = key[len('swiftformer.'):] if key.startswith('swiftformer.') else key
-    key = key.replace('patch_embed.patch_embedding.', 'patch_embed.')
-    key = key.replace('.point_wise_conv', '.pwconv')
-    key = key.replace('.depth_wise_conv', '.dwconv')
-    key = re.sub(r'^encoder\.network\.(\d+)\.blocks\.', r'network.\1.', key)
-    key = re.sub(r'^encoder\.network\.', 'network.', key)
-    return key
-
-
-_RENAMERS = {
-    'openmmlab': lambda k: k,
-    'authors': _rename_authors,
-    'timm': _rename_timm,
-    'huggingface': _rename_huggingface,
-}
-
-
-def detect_format(keys) -> Optional[str]:
-    """Name the layout of a SwiftFormer state dict from its keys."""
-    keys = list(keys)
-    if any(k.startswith(('swiftformer.patch_embed.', 'patch_embed.patch_embedding.',
-                         'encoder.network.')) for k in keys):
-        return 'huggingface'
-    if any(k.startswith('stem.') for k in keys) and any(
-            k.startswith('stages.') for k in keys):
-        return 'timm'
-    if any(k.startswith('network.') for k in keys):
-        if any('.attn.Proj.' in k for k in keys):
-            return 'authors'
-        return 'openmmlab'
-    return None
-
-
-def convert_swiftformer_state_dict(
-        state_dict: Dict[str, torch.Tensor],
-        prefix: Optional[str] = None) -> Tuple[Dict[str, torch.Tensor], str]:
-    """Map any supported SwiftFormer state dict to this backbone's names.
-
-    Supported layouts: the authors' release (``patch_embed``, ``network``,
-    ``attn.Proj``), Hugging Face (``swiftformer.encoder.network.i.blocks.j``),
-    timm (``stem``, ``stages.k.blocks``) and OpenMMLab checkpoints of this
-    backbone (inside a detector/segmentor under ``backbone.``, or under
-    ``prefix``). Classification heads are dropped.
-
-    Args:
-        state_dict (dict): Tensors of the checkpoint.
-        prefix (str, optional): Keep only keys under this prefix (e.g.
-            ``'backbone'``), with the prefix removed.
-
-    Returns:
-        tuple[dict, str]: The mapped state dict and the detected format.
-    """
-    def strip(sd, p):
-        p = p if p.endswith('.') else p + '.'
-        return {k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
-
-    if prefix:
-        selected = strip(state_dict, prefix)
-        if not selected:
-            raise CheckpointError(
-                f'no key of the checkpoint starts with prefix {prefix!r}; its '
-                f'first keys are {list(state_dict)[:5]}')
-        state_dict = selected
-    elif any(k.startswith('backbone.') for k in state_dict):
-        state_dict = strip(state_dict, 'backbone')
-    if state_dict and all(k.startswith('module.') for k in state_dict):
-        state_dict = strip(state_dict, 'module')  # saved from a DDP wrapper
-
-    fmt = detect_format(state_dict)
-    if fmt is None:
-        raise CheckpointError(
-            'no SwiftFormer weights recognised in the checkpoint (expected '
-            "the authors' 'patch_embed.'/'network.', timm's 'stem.'/"
-            "'stages.', Hugging Face's 'swiftformer.encoder.' or an OpenMMLab "
-            f"'backbone.' layout); its first keys are {list(state_dict)[:5]}")
-    rename = _RENAMERS[fmt]
-    converted = {}
-    for key, value in state_dict.items():
-        new_key = rename(key)
-        if _HEAD_KEYS.match(new_key):
-            continue
-        converted[new_key] = value
-    return converted, fmt
-
-
-def infer_arch(state_dict: Dict[str, torch.Tensor]) -> Optional[dict]:
-    """Widths and depths of the SwiftFormer in a converted state dict."""
-    widths, depths = [], []
-    for idx in SwiftFormer.stage_network_indices:
-        blocks = {
-            int(m.group(1))
-            for k in state_dict
-            for m in [re.match(rf'^network\.{idx}\.(\d+)\.', k)] if m
-        }
-        if not blocks:
-            return None
-        depths.append(max(blocks) + 1)
-        last = f'network.{idx}.{max(blocks)}.local_representation.dwconv.weight'
-        if last not in state_dict:
-            return None
-        widths.append(int(state_dict[last].shape[0]))
-    return dict(widths=widths, depths=depths)
-
-
-def describe_arch(arch: dict) -> str:
-    for name, setting in SwiftFormer.arch_settings.items():
-        if setting == arch:
-            return (f"'{name}' (widths {arch['widths']}, depths "
-                    f"{arch['depths']})")
-    return f"custom arch (widths {arch['widths']}, depths {arch['depths']})"

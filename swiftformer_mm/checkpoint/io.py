@@ -1,7 +1,7 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """Reading checkpoint files safely, whatever container they come in.
 
-Key names are not handled here (see ``models/swiftformer.py``); this module
+Key names are not handled here (see :mod:`.layouts`); this module
 turns a path into a flat ``{name: tensor}`` dict, with an error that names the
 problem and the fix for every way that can go wrong.
 """
@@ -35,7 +35,7 @@ def _read_file(path: str, map_location):
         return load_file(path, device=str(map_location))
     # weights_only=True: a checkpoint is data and must never run code. The
     # classes of OpenMMLab Runner checkpoints are allow-listed at import of
-    # swiftformer_mm (see swiftformer_mm.safe_globals).
+    # swiftformer_mm (see swiftformer_mm.checkpoint.safe_globals).
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
