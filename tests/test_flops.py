@@ -1,15 +1,8 @@
-"""tools/get_flops.py: parameters and GMACs of every arch at 224x224 against
+"""swiftformer_mm.analysis.flops (tools/get_flops.py): parameters and GMACs of every arch at 224x224 against
 the paper (GMACs within 3%) and the authors' parameter counts (exact)."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location('get_flops',
-                                              ROOT / 'tools/get_flops.py')
-get_flops = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(get_flops)
+from swiftformer_mm.analysis import flops as get_flops
 
 # Paper Table 1 GMACs, and the authors' code's parameter counts (stated
 # here, independently of the tool's own table).

@@ -1,0 +1,57 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""Timing that survives a noisy shared machine: candidates run interleaved
+(round-robin, one call each per repeat) in one process, and medians are
+compared as ratios."""
+import contextlib
+import os
+import platform
+import statistics
+import time
+
+import torch
+
+
+def sync(device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def interleaved(fns: dict, repeats: int, device='cpu', warmup=2) -> dict:
+    """Median seconds per call of each function, measured round-robin."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    sync(device)
+    times = {k: [] for k in fns}
+    for r in range(repeats):
+        order = list(fns.items())
+        if r % 2:
+            order.reverse()  # no candidate always runs right after another
+        for name, fn in order:
+            sync(device)
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
+    gpu = (torch.cuda.get_device_name() if torch.cuda.is_available() else
+           'no GPU')
+    return (f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, '
+            f'{torch.get_num_threads()} threads, {gpu}, load avg {load:.2f}')
+
+
+def parse_size(s: str):
+    """``'800x1344'`` -> ``(800, 1344)`` (H, W)."""
+    h, w = s.lower().split('x')
+    return int(h), int(w)
