@@ -3,7 +3,7 @@
 #
 #   bash tools/setup_env.sh          # idempotent: seconds when nothing changed
 #
-# What it does, and why each step is the way it is (see docs/install.md):
+# What it does, and why each step is the way it is (see the README's "Installation" section):
 #   * torch/torchvision come from the standard PyPI wheels. Some machines point
 #     pip (config file or PIP_FIND_LINKS) at a folder holding a CPU-only
 #     `torch+cpu` wheel, which pip prefers and with which torchvision (and so
