@@ -344,7 +344,30 @@ class SwiftFormer(BaseModule):
             # Hand back the usual NCHW memory: mmcv's CPU RoIAlign indexes
             # its input's memory as NCHW whatever its strides say.
             outs = [o.contiguous() for o in outs]
+        if self.training and torch.is_grad_enabled():
+            outs = self._tie_output_norms(outs)
         return tuple(outs)
+
+    def _tie_output_norms(self, outs):
+        """Put every output norm's parameters in the graph of every output.
+
+        The output norms are the only parameters that exist for one output
+        alone. A neck or head that skips a level (FPN ``start_level=1``, a
+        decode head's ``in_index``) would leave that level's norm without a
+        gradient, and DistributedDataParallel (``find_unused_parameters``
+        off) then stops at the second iteration. Adding
+        ``0 * sum(norm parameters)`` to each output gives such a norm an exact
+        zero gradient instead, leaves every output's value as it is, and
+        costs one scalar add per level; the same idiom as mmdet's heads'
+        ``loss + 0 * sum(params)`` for images without objects.
+        """
+        params = [p for i in self.out_indices
+                  for p in getattr(self, f'norm{self.stage_network_indices[i]}'
+                                   ).parameters() if p.requires_grad]
+        if not params:
+            return outs
+        zero = torch.stack([p.sum() for p in params]).sum() * 0.
+        return [out + zero.to(out.dtype) for out in outs]
 
     # ---------------------------------------------------------------- deploy
     @torch.no_grad()
