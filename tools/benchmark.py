@@ -15,6 +15,8 @@ idle machine for absolute numbers; the ratios are the robust part.
     python tools/benchmark.py segmentor [--repeats 5]
     # peak memory of a training step, with and without with_cp
     python tools/benchmark.py memory [--arch l1] [--size 512x512 --batch 2]
+    # training-step cost of keeping unread levels' norms in the graph
+    python tools/benchmark.py tie [--arch l1] [--size 512x512 --batch 2]
     # torch.compile: graph breaks of the backbone (training and deploy form)
     python tools/benchmark.py compile [--arch xs]
     # where the time goes (torch.profiler), top ops of the deploy form
@@ -45,7 +47,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('what', choices=['backbone', 'scaling', 'detector',
                                          'segmentor', 'memory', 'compile',
-                                         'profile'])
+                                         'profile', 'tie'])
     parser.add_argument('--arch', default='l1')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--sizes', nargs='+', default=['224x224', '800x1344'])
@@ -66,7 +68,7 @@ def main():
     torch.set_num_threads(args.threads or (os.cpu_count() or 1))
     defaults = dict(backbone=([1, 8], 15), scaling=([1], 11),
                     detector=([1], 5), segmentor=([1], 7), memory=([2], 1),
-                    compile=([1], 1), profile=([1], 1))
+                    compile=([1], 1), profile=([1], 1), tie=([2], 9))
     batch, repeats = defaults[args.what]
     args.batch = args.batch or batch
     args.repeats = args.repeats or repeats

@@ -294,6 +294,34 @@ def bench_memory(args):
           f'{(b["peak"] - b["base"]) / (a["peak"] - a["base"]) - 1:+.0%}')
 
 
+# ------------------------------------------------- output-norm tie (issue 10)
+def bench_tie(args):
+    """A training step of the backbone with and without the zero term that
+    keeps unread levels' output norms in the graph (see
+    ``SwiftFormer._tie_output_norms``)."""
+    h, w = parse_size(args.size or '512x512')
+    torch.manual_seed(0)
+    model = SwiftFormer(args.arch).train()
+    x = torch.randn(args.batch[0], 3, h, w)
+    tie = model._tie_output_norms
+
+    def step(with_tie):
+        model._tie_output_norms = tie if with_tie else (lambda outs: outs)
+        model.zero_grad(set_to_none=True)
+        sum(f.float().square().mean() for f in model(x)).backward()
+    med = interleaved({'with the tie': lambda: step(True),
+                       'without': lambda: step(False)}, args.repeats,
+                      warmup=1)
+    model._tie_output_norms = tie
+    print(f'## Training step, SwiftFormer-{args.arch.upper()} backbone, '
+          f'batch {args.batch[0]}, {h}x{w} (median of {args.repeats}, '
+          f'interleaved): {machine()}\n')
+    print('| form | step (ms) |\n|---|---|')
+    for k, t in med.items():
+        print(f'| {k} | {t * 1e3:.0f} |')
+    print(f"\nratio {med['with the tie'] / med['without']:.3f}")
+
+
 # ------------------------------------------------------- compile, profile
 def bench_compile(args):
     import torch._dynamo as dynamo
