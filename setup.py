@@ -14,8 +14,8 @@ def read_version():
 setup(
     name='swiftformer_mm',
     version=read_version(),
-    description='SwiftFormer backbones, configs and tools for MMDetection and '
-    'MMSegmentation',
+    description='SwiftFormer backbones, configs and tools for MMDetection, '
+    'MMSegmentation and MMPretrain',
     long_description=open('README.md', encoding='utf-8').read()
     if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
@@ -30,6 +30,8 @@ setup(
         'mmengine>=0.10.0,<1.0.0',
         'mmdet>=3.0.0,<3.4.0',
         'mmsegmentation>=1.0.0,<1.3.0',
+        # the ImageNet classifiers (configs/classification)
+        'mmpretrain>=1.0.0,<1.3.0',
         # mmseg imports these at import time without declaring them.
         'ftfy',
         'regex',

@@ -9,16 +9,17 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer
-from swiftformer_mm.engine import (check_num_classes, drop_backbone_pretrained,
-                                  setup_task)
+from swiftformer_mm.engine import (check_image_folders, check_num_classes,
+                                  drop_backbone_pretrained, setup_task)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description='Test a detector/segmentor')
+    parser = argparse.ArgumentParser(description='Test a detector/segmentor/classifier')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the metrics')
@@ -51,6 +52,8 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     task = setup_task(cfg)
     check_num_classes(cfg, task)
+    if task == 'mmpretrain':
+        check_image_folders(cfg)
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -62,8 +65,9 @@ def main():
             f'checkpoint not found: {args.checkpoint!r} (resolved from '
             f'{osp.abspath(".")}); give the .pth written by tools/train.py, '
             'e.g. WORK_DIR/epoch_12.pth')
-    cfg.load_from = args.checkpoint
     drop_backbone_pretrained(cfg)  # the checkpoint holds every weight
+    if task != 'mmpretrain':
+        cfg.load_from = args.checkpoint
 
     if args.show_dir:
         hook = cfg.default_hooks.get('visualization')
@@ -86,6 +90,19 @@ def main():
 
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
               RUNNERS.build(cfg))
+    if task == 'mmpretrain':
+        # Any published classification checkpoint (authors', timm, HF,
+        # mmpretrain) is loaded completely or refused with the reason;
+        # mmengine's load_from reads OpenMMLab files only and skips, with a
+        # warning, whatever it does not know.
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        if not hasattr(model, 'load_classifier'):
+            raise TypeError(
+                f'{type(model).__name__} cannot read SwiftFormer checkpoints '
+                "of every format; use model type 'SwiftFormerClassifier' "
+                '(configs/classification/)')
+        model.load_classifier(args.checkpoint)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError('--out must be a .pkl or .pickle file')

@@ -17,14 +17,15 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer
-from swiftformer_mm.engine import (apply_amp, check_num_classes,
+from swiftformer_mm.engine import (apply_amp, check_image_folders,
+                                  check_num_classes, check_trainable_head,
                                   find_resumable_checkpoint,
                                   register_exact_resume, setup_distributed,
                                   setup_task)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description='Train a detector/segmentor')
+    parser = argparse.ArgumentParser(description='Train a detector/segmentor/classifier')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
@@ -60,6 +61,9 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     task = setup_task(cfg)
     check_num_classes(cfg, task)
+    if task == 'mmpretrain':
+        check_trainable_head(cfg)
+        check_image_folders(cfg)
     setup_distributed(cfg, args.launcher)
 
     if args.work_dir is not None:

@@ -10,7 +10,9 @@ In this naming the trunk is ``patch_embed.*`` (the stem) and ``network.i.*``:
 stage ``k`` at ``network.{2k}`` (its blocks ``network.{2k}.j``), the
 downsample before stage ``k`` at ``network.{2k-1}``. The classifier of the
 authors' file is ``norm.*`` (a BatchNorm on the last stage), ``head.*`` and
-``dist_head.*``.
+``dist_head.*``. An mmpretrain classifier of this backbone (``backbone.*``,
+``head.head.*``, ``head.dist_head.*``) keeps that classifier norm as its
+backbone's last output norm, ``backbone.norm6``.
 """
 import re
 from typing import Dict, Optional, Tuple
@@ -33,6 +35,11 @@ FORMAT_ATTN_FORMULA = {
 #: layout, to reach this project's names.
 RENAME_RULES = {
     'openmmlab': [],
+    'mmpretrain': [
+        (r'^backbone\.norm6\.', 'norm.'),
+        (r'^backbone\.', ''),
+        (r'^head\.(head|dist_head)\.', r'\1.'),
+    ],
     'authors': [(r'\.attn\.Proj\.', '.attn.proj.')],
     'timm': [
         (r'^stem\.', 'patch_embed.'),
@@ -59,6 +66,9 @@ HEAD_KEYS = re.compile(r'^(norm|head|dist_head)\.')
 def detect_format(keys) -> Optional[str]:
     """Name the layout of a SwiftFormer state dict from its keys."""
     keys = list(keys)
+    if any(k.startswith(('head.head.', 'head.dist_head.')) for k in keys) and \
+            any(k.startswith('backbone.network.') for k in keys):
+        return 'mmpretrain'
     if any(k.startswith(('swiftformer.patch_embed.',
                          'patch_embed.patch_embedding.', 'encoder.network.'))
            for k in keys):
@@ -93,9 +103,11 @@ def convert_swiftformer_state_dict(
 
     Supported layouts: the authors' release (``patch_embed``, ``network``,
     ``attn.Proj``), Hugging Face (``swiftformer.encoder.network.i.blocks.j``),
-    timm (``stem``, ``stages.k.blocks``) and OpenMMLab checkpoints of this
-    backbone (inside a detector/segmentor under ``backbone.``, or under
-    ``prefix``).
+    timm (``stem``, ``stages.k.blocks``), mmpretrain classifiers of this
+    backbone (``backbone.``, ``head.head``) and other OpenMMLab checkpoints
+    of it (inside a detector/segmentor under ``backbone.``, or under
+    ``prefix``). The result is in the authors' naming (the classifier, kept
+    with ``keep_head``, is ``norm``, ``head``, ``dist_head``).
 
     Args:
         state_dict (dict): Tensors of the checkpoint.
@@ -115,7 +127,10 @@ def convert_swiftformer_state_dict(
                 f'no key of the checkpoint starts with prefix {prefix!r}; its '
                 f'first keys are {list(state_dict)[:5]}')
         state_dict = selected
-    elif any(k.startswith('backbone.') for k in state_dict):
+    elif detect_format(state_dict) != 'mmpretrain' and any(
+            k.startswith('backbone.') for k in state_dict):
+        # A detector or segmentor; an mmpretrain classifier keeps its prefix
+        # for its rules, which tell its classifier norm (backbone.norm6).
         state_dict = _strip_prefix(state_dict, 'backbone')
     if state_dict and all(k.startswith('module.') for k in state_dict):
         state_dict = _strip_prefix(state_dict, 'module')  # saved from DDP

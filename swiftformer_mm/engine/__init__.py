@@ -5,13 +5,16 @@ Importing it registers ``CPUAmpOptimWrapper``, ``ExactResumeHook`` and
 ``CPUDistributedDataParallel`` in mmengine's registries.
 """
 from .amp import CPUAmpOptimWrapper, apply_amp
-from .config import check_num_classes, drop_backbone_pretrained, setup_task
+from .config import (check_image_folders, check_num_classes,
+                     check_trainable_head, drop_backbone_pretrained,
+                     setup_task)
 from .distributed import CPUDistributedDataParallel, setup_distributed
 from .resume import (ExactResumeHook, find_resumable_checkpoint,
                      get_rng_state, register_exact_resume, set_rng_state)
 
 __all__ = [
     'CPUAmpOptimWrapper', 'apply_amp', 'check_num_classes',
+    'check_image_folders', 'check_trainable_head',
     'drop_backbone_pretrained', 'setup_task', 'CPUDistributedDataParallel',
     'setup_distributed', 'ExactResumeHook', 'find_resumable_checkpoint',
     'get_rng_state', 'register_exact_resume', 'set_rng_state'

@@ -3,6 +3,7 @@ import importlib
 
 from ..checkpoint import (convert_swiftformer_state_dict, detect_format,
                           infer_arch)
+from ..compat import mend_mmpretrain_multimodal
 from .swiftformer import SwiftFormer
 
 __all__ = [
@@ -12,14 +13,18 @@ __all__ = [
 
 
 def _register_backbones() -> None:
-    """Register the backbone in mmdet's and mmseg's MODELS registries.
+    """Register the backbone in mmdet's, mmseg's and mmpretrain's MODELS
+    registries.
 
-    Registering in both (rather than in a registry of our own) is what makes
-    ``type='SwiftFormer'`` resolve under either default scope, and the scoped
-    ``'mmdet.SwiftFormer'`` / ``'mmseg.SwiftFormer'`` from anywhere. Either
-    library may be absent; the backbone then serves the other one.
+    Registering in each (rather than in a registry of our own) is what makes
+    ``type='SwiftFormer'`` resolve under any of their default scopes, and the
+    scoped ``'mmdet.SwiftFormer'`` / ``'mmseg.SwiftFormer'`` /
+    ``'mmpretrain.SwiftFormer'`` from anywhere. Any library may be absent;
+    the backbone then serves the others.
     """
-    for registry_module in ('mmdet.registry', 'mmseg.registry'):
+    mend_mmpretrain_multimodal()
+    for registry_module in ('mmdet.registry', 'mmseg.registry',
+                            'mmpretrain.registry'):
         try:
             registry = importlib.import_module(registry_module).MODELS
         except ImportError:
@@ -29,3 +34,9 @@ def _register_backbones() -> None:
 
 
 _register_backbones()
+
+try:  # the ImageNet classifier, where mmpretrain is installed
+    from .classifier import SwiftFormerClassifier  # noqa: F401
+    __all__.append('SwiftFormerClassifier')
+except ImportError:  # pragma: no cover - mmpretrain is a dependency
+    pass
