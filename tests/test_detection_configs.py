@@ -45,7 +45,10 @@ def real(arch: str) -> str:
 def test_every_shipped_config_is_tested():
     import os
     shipped = {f for f in os.listdir(CONFIG_DIR) if f.endswith('.py')}
-    assert shipped == {real(a) for a in ARCHS} | {DEMO}
+    # not from the paper; built, trained and run with 2 processes in
+    # tests/test_head_families.py
+    examples = {'retinanet_swiftformer_l1_fpn_1x_coco.py'}
+    assert shipped == {real(a) for a in ARCHS} | {DEMO} | examples
 
 
 @pytest.mark.parametrize('arch', ARCHS)

@@ -4,7 +4,9 @@ scale into the conv or linear layer next to it.
 
 Every fold is computed in float64 and cast back to the layer's dtype, so a
 fused block matches its training form (eval mode, same weights) to float32
-rounding. The blocks in :mod:`.blocks` use these to build their fused twins.
+rounding. The blocks in :mod:`.blocks` use these to build their fused twins;
+:func:`fuse_training_weights_on_load` lets a fused backbone load
+training-form weights.
 """
 import torch
 import torch.nn as nn
@@ -83,3 +85,34 @@ def like(reference: nn.Module, module: nn.Module) -> nn.Module:
     """``module`` moved to ``reference``'s device and dtype."""
     p = reference.weight
     return module.to(device=p.device, dtype=p.dtype)
+
+
+def fuse_training_weights_on_load(module: nn.Module, state_dict: dict,
+                                  prefix: str, *args) -> None:
+    """Load-state-dict pre-hook of a deploy-form SwiftFormer: training-form
+    weights under ``prefix`` (recognised by their layer scales) are loaded
+    into a training-form twin, fused, and replaced in ``state_dict``, so that
+    ``deploy=True`` models load any OpenMMLab checkpoint of this backbone.
+
+    An incomplete set of training-form weights is left as it is, to be
+    reported as missing/unexpected keys by the loader.
+    """
+    if not module.deploy:
+        return
+    keys = [k for k in state_dict if k.startswith(prefix)]
+    if not any(k.endswith('.layer_scale_1') for k in keys):
+        return
+    twin = module.training_twin().to(module.patch_embed[0].weight.device)
+    incoming = {k[len(prefix):]: state_dict[k] for k in keys}
+    missing, _ = twin.load_state_dict(incoming, strict=False)
+    out_norms = tuple(f'norm{i}.' for i in module.stage_network_indices)
+    if any(not k.startswith(out_norms) for k in missing):
+        return
+    fused = twin.eval().switch_to_deploy().state_dict()
+    for k in keys:
+        del state_dict[k]
+    for k, v in fused.items():
+        if k.startswith(out_norms) and k in missing:
+            continue  # not in the file: let the loader report it
+        state_dict[prefix + k] = v
+

@@ -31,7 +31,7 @@ from ..checkpoint.matching import check_attn_formula, select_matching
 from .blocks import (ConvEncoder, Downsample, SwiftFormerEncoder,
                      validate_attn_formula)
 from .cpu_kernels import use_fast_path
-from .fusion import fold_bn_after
+from .fusion import fold_bn_after, fuse_training_weights_on_load
 from .grad_checkpoint import checkpointed
 
 
@@ -205,7 +205,7 @@ class SwiftFormer(BaseModule):
             attn_formula=attn_formula, norm_cfg=norm_cfg,
             out_norm_cfg=out_norm_cfg)
         self.deploy = False
-        self.register_load_state_dict_pre_hook(_fuse_training_weights_on_load)
+        self.register_load_state_dict_pre_hook(fuse_training_weights_on_load)
         if deploy:
             self.switch_to_deploy()
 
@@ -429,34 +429,4 @@ class SwiftFormer(BaseModule):
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
-
-
-def _fuse_training_weights_on_load(module: SwiftFormer, state_dict: dict,
-                                   prefix: str, *args) -> None:
-    """Load-state-dict pre-hook of a deploy-form SwiftFormer: training-form
-    weights under ``prefix`` (recognised by their layer scales) are loaded
-    into a training-form twin, fused, and replaced in ``state_dict``, so that
-    ``deploy=True`` models load any OpenMMLab checkpoint of this backbone.
-
-    An incomplete set of training-form weights is left as it is, to be
-    reported as missing/unexpected keys by the loader.
-    """
-    if not module.deploy:
-        return
-    keys = [k for k in state_dict if k.startswith(prefix)]
-    if not any(k.endswith('.layer_scale_1') for k in keys):
-        return
-    twin = module.training_twin().to(module.patch_embed[0].weight.device)
-    incoming = {k[len(prefix):]: state_dict[k] for k in keys}
-    missing, _ = twin.load_state_dict(incoming, strict=False)
-    out_norms = tuple(f'norm{i}.' for i in module.stage_network_indices)
-    if any(not k.startswith(out_norms) for k in missing):
-        return
-    fused = twin.eval().switch_to_deploy().state_dict()
-    for k in keys:
-        del state_dict[k]
-    for k, v in fused.items():
-        if k.startswith(out_norms) and k in missing:
-            continue  # not in the file: let the loader report it
-        state_dict[prefix + k] = v
 
