@@ -44,14 +44,24 @@ def validate_attn_formula(attn_formula: str) -> str:
     return attn_formula
 
 
-def l2_normalize(x: torch.Tensor, dim: int) -> torch.Tensor:
+def l2_normalize(x: torch.Tensor, dim: int, eps: float = 1e-12
+                 ) -> torch.Tensor:
     """``F.normalize`` computed in fp32.
 
     The attention normalises over thousands of tokens (about 67k at stride 4 of
     an 800x1344 image); a half-precision sum of squares overflows there, and a
     tiny half-precision norm underflows to zero. fp32 is a no-op in fp32 mode.
+
+    In an ONNX export the same math is written out as a sum of squares,
+    square root, clip and division: ``F.normalize`` would become
+    ``ReduceL2``, which mobile runtimes often lack (the authors replaced
+    ``F.normalize`` for Apple's Neural Engine for the same reason).
     """
-    return F.normalize(x.float(), dim=dim).to(x.dtype)
+    x32 = x.float()
+    if torch.onnx.is_in_onnx_export():
+        norm = (x32 * x32).sum(dim=dim, keepdim=True).sqrt()
+        return (x32 / norm.clamp(min=eps)).to(x.dtype)
+    return F.normalize(x32, dim=dim, eps=eps).to(x.dtype)
 
 
 def _drop_path(rate: float) -> nn.Module:

@@ -1,0 +1,5 @@
+# Mask R-CNN to OpenVINO (CPU), dynamic shapes: the ONNX export of the ONNX
+# Runtime config (standard ops only), converted with openvino.convert_model.
+_base_ = ['./instance-seg_onnxruntime_dynamic.py']
+
+backend_config = dict(type='openvino')

@@ -1,0 +1,20 @@
+# Semantic FPN (any mmseg segmentor) to ONNX Runtime, static 1x3x512x512
+# input, argmax in the graph (output: class map, N x 1 x H x W, int64).
+# mmdeploy 1.3.1's own configs/mmseg/segmentation_onnxruntime_static-512x512.py
+# (its wheel ships no configs), with swiftformer_mm imported by mmdeploy.
+#   python tools/deploy.py configs/deploy/segmentation_onnxruntime_static-512x512.py \
+#       MODEL_CFG CHECKPOINT IMAGE --work-dir DIR
+onnx_config = dict(
+    type='onnx',
+    export_params=True,
+    keep_initializers_as_inputs=False,
+    opset_version=11,
+    save_file='end2end.onnx',
+    input_names=['input'],
+    output_names=['output'],
+    input_shape=[512, 512],  # W, H
+    optimize=True)
+codebase_config = dict(
+    type='mmseg', task='Segmentation', with_argmax=True,
+    module=['swiftformer_mm'])
+backend_config = dict(type='onnxruntime')

@@ -1,0 +1,128 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""mmdeploy 1.3.1 with torch 2.13 and OpenVINO 2026: what broke, mended here
+and only while deploying (:func:`mmdeploy_patched`). mmdeploy is not copied.
+
+1. ``torch.onnx.export`` defaults to the new dynamo exporter since torch
+   2.9; mmdeploy's rewriters and symbolics are for the TorchScript exporter,
+   which is still there with ``dynamo=False``. mmdeploy calls
+   ``torch.onnx.export`` without the argument.
+2. ``torch.onnx.symbolic_opset9._cast_Long`` was removed; mmdeploy's RoIAlign
+   symbolic (every backend but TensorRT) imports it. Its body was one
+   ``Cast`` to INT64, which mmcv's own RoIAlign symbolic still writes out.
+3. mmdeploy loads its ONNX Runtime custom-op library into every session; that
+   library links its own ONNX Runtime 1.15 next to the installed one. The
+   graphs exported here use standard ONNX ops only (RoiAlign,
+   NonMaxSuppression, ...; checked by the tests), so it is not loaded.
+4. mmdeploy's RPN rewrite (``RPNHead.predict_by_feat``) drops proposals
+   scoring below ``test_cfg.rpn.score_thr``, falling back to the deploy
+   config's threshold for final detections (0.05) where the model config
+   has none, which is always: mmdet's RPN applies no score threshold at
+   all. :func:`match_mmdet_rpn` sets ``score_thr=0`` on the RPN's test
+   config, which mmdet ignores and mmdeploy then honours (measured on the
+   demo Mask R-CNN: box/mask AP 28.5/39.0 deployed against 27.9/38.3 in
+   PyTorch before, 27.7/38.5 after).
+5. OpenVINO 2025+ removed the Model Optimizer (``mo``) that mmdeploy's
+   converter runs, and ``openvino.inference_engine`` that its wrapper uses.
+   The converter is replaced by ``openvino.convert_model`` on the ONNX file,
+   the wrapper by :class:`OpenVINORuntimeWrapper` on ``openvino.Core``.
+"""
+import contextlib
+import functools
+import os.path as osp
+from typing import Dict, Optional, Sequence
+
+import torch
+
+from ..compat import mend_mmpretrain_multimodal
+
+
+def match_mmdet_rpn(model_cfg) -> None:
+    """No score threshold on RPN proposals in the exported graph, as in
+    mmdet (see 4. above); in place, for mmdet model configs with an RPN."""
+    test_cfg = model_cfg.get('model', {}).get('test_cfg') or {}
+    rpn = test_cfg.get('rpn')
+    if isinstance(rpn, dict) and 'score_thr' not in rpn:
+        rpn['score_thr'] = 0.
+
+
+def _cast_long(g, input, non_blocking):  # noqa: A002 - torch's signature
+    return g.op('Cast', input, to_i=torch.onnx.TensorProtoDataType.INT64)
+
+
+def _opset9_modules():
+    import torch.onnx.symbolic_opset9 as public
+    modules = [public]
+    with contextlib.suppress(ImportError):  # torch >= 2.9 keeps it here
+        from torch.onnx._internal.torchscript_exporter import \
+            symbolic_opset9 as internal
+        modules.append(internal)
+    return modules
+
+
+class OpenVINORuntimeWrapper(torch.nn.Module):
+    """mmdeploy's backend-wrapper contract (``forward(dict) -> dict``) on
+    ``openvino.Core``; replaces mmdeploy's ``OpenVINOWrapper``, which uses
+    the removed ``openvino.inference_engine``."""
+
+    def __init__(self, ir_model_file: str, weight_file: Optional[str] = None,
+                 output_names: Optional[Sequence[str]] = None, **kwargs):
+        super().__init__()
+        import openvino as ov
+        core = ov.Core()
+        # fp32 as exported: on CPUs with bf16 units OpenVINO otherwise
+        # computes in bf16 by default (1.4e-2 off the fp32 logits here).
+        self.compiled = core.compile_model(
+            core.read_model(ir_model_file), 'CPU',
+            {'INFERENCE_PRECISION_HINT': 'f32'})
+        self.output_names = list(output_names) if output_names else [
+            out.get_any_name() for out in self.compiled.outputs]
+
+    def forward(self, inputs: Dict[str, torch.Tensor]):
+        results = self.compiled(
+            {name: t.detach().cpu().numpy() for name, t in inputs.items()})
+        by_name = {out.get_any_name(): value for out, value in results.items()}
+        return {name: torch.from_numpy(by_name[name].copy())
+                for name in self.output_names}
+
+
+def onnx_to_openvino(onnx_file: str, work_dir: str) -> str:
+    """``openvino.convert_model`` + ``save_model``; returns the .xml path."""
+    import openvino as ov
+    xml = osp.join(work_dir,
+                   osp.splitext(osp.basename(onnx_file))[0] + '.xml')
+    ov.save_model(ov.convert_model(onnx_file), xml)
+    return xml
+
+
+def _openvino_build_wrapper(cls, backend_files, device='cpu',
+                            input_names=None, output_names=None,
+                            deploy_cfg=None, **kwargs):
+    return OpenVINORuntimeWrapper(backend_files[0], output_names=output_names)
+
+
+@contextlib.contextmanager
+def mmdeploy_patched():
+    """Apply the mends above for the duration of a deployment step."""
+    mend_mmpretrain_multimodal()  # mmdeploy's mmdet imports mmpretrain
+    added = [m for m in _opset9_modules() if not hasattr(m, '_cast_Long')]
+    for module in added:
+        module._cast_Long = _cast_long
+    export = torch.onnx.export
+    torch.onnx.export = functools.partial(export, dynamo=False)
+
+    from mmdeploy.backend.onnxruntime import wrapper as ort_wrapper
+    from mmdeploy.backend.openvino import backend_manager as ov_manager
+    saved = [(ort_wrapper, 'get_ops_path', ort_wrapper.get_ops_path),
+             (ov_manager.OpenVINOManager, 'build_wrapper',
+              ov_manager.OpenVINOManager.__dict__['build_wrapper'])]
+    ort_wrapper.get_ops_path = lambda: ''
+    ov_manager.OpenVINOManager.build_wrapper = classmethod(
+        _openvino_build_wrapper)
+    try:
+        yield
+    finally:
+        torch.onnx.export = export
+        for module in added:
+            del module._cast_Long
+        for owner, name, value in saved:
+            setattr(owner, name, value)

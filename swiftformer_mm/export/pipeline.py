@@ -1,0 +1,220 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""Export, compare and evaluate a deployed detector or segmentor with
+mmdeploy's own APIs (``torch2onnx``, ``build_task_processor``, its backend
+models and test runner); ``tools/deploy.py`` and ``tools/deploy_test.py``
+are the command lines.
+
+Every input is checked first (:func:`check_inputs`): the tasks of the two
+configs, the checkpoint, the image, the backend, a static input shape.
+"""
+import copy
+import os
+import os.path as osp
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.utils import ProgressBar
+
+from ..inputs import load_image
+from .mmdeploy_compat import (match_mmdet_rpn, mmdeploy_patched,
+                              onnx_to_openvino)
+
+#: Backends this project deploys to, and how to get each.
+BACKENDS = {
+    'onnxruntime': ('onnxruntime', 'pip install onnxruntime'),
+    'openvino': ('openvino', 'pip install openvino'),
+}
+MIN_SIDE = 32  # SwiftFormer's total stride
+
+
+class DeployError(ValueError):
+    """A deployment input that cannot work; the message says why and how."""
+
+
+def load_configs(deploy_cfg, model_cfg):
+    deploy_cfg = deploy_cfg if isinstance(deploy_cfg, Config) else \
+        Config.fromfile(deploy_cfg)
+    model_cfg = copy.deepcopy(model_cfg) if isinstance(
+        model_cfg, Config) else Config.fromfile(model_cfg)
+    match_mmdet_rpn(model_cfg)
+    return deploy_cfg, model_cfg
+
+
+def check_inputs(deploy_cfg: Config, model_cfg: Config,
+                 checkpoint: Optional[str] = None,
+                 image: Optional[str] = None) -> None:
+    """Raise :class:`DeployError` (or ``FileNotFoundError``) before any
+    model is built, naming the problem and the fix."""
+    codebase = deploy_cfg.get('codebase_config', {}).get('type')
+    scope = model_cfg.get('default_scope')
+    if codebase != scope:
+        raise DeployError(
+            f'the deploy config is for {codebase} '
+            f"({deploy_cfg.codebase_config.get('task')}) but the model "
+            f'config is an {scope} model; use a deploy config of configs/'
+            f'deploy/ for {scope} ('
+            + ('instance-seg_*' if scope == 'mmdet' else 'segmentation_*')
+            + ').')
+    backend = deploy_cfg.get('backend_config', {}).get('type')
+    if backend not in BACKENDS:
+        gpu = ' and an NVIDIA GPU' if backend in ('tensorrt', 'pplnn') else ''
+        raise DeployError(
+            f'backend {backend!r} is not supported here; it needs its own '
+            f'runtime{gpu}, which this installation does not have. Use a '
+            f'deploy config for one of {sorted(BACKENDS)} (configs/deploy/).')
+    module, install = BACKENDS[backend]
+    try:
+        __import__(module)
+    except ImportError as e:
+        raise DeployError(f'backend {backend!r} is not installed '
+                          f'({e}); {install}') from e
+    shape = deploy_cfg.onnx_config.get('input_shape')
+    if shape is not None and min(shape) < MIN_SIDE:
+        raise DeployError(
+            f'onnx_config.input_shape={list(shape)} (W, H): SwiftFormer needs'
+            f' at least {MIN_SIDE}x{MIN_SIDE} pixels (its total stride); use '
+            'a larger static shape or a dynamic-shape deploy config.')
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'checkpoint not found: {checkpoint!r} (resolved from '
+            f'{osp.abspath(".")}); give the .pth written by tools/train.py')
+    if image is not None:
+        load_image(image)  # ImageError names the file and what is wrong
+
+
+def _export_cfg(deploy_cfg: Config) -> Config:
+    """The config the ONNX export runs with: OpenVINO converts the ONNX
+    Runtime export (standard ops) instead of mmdeploy's OpenVINO-specific
+    rewrites, whose converter no longer exists."""
+    if deploy_cfg.backend_config.type != 'openvino':
+        return deploy_cfg
+    cfg = copy.deepcopy(deploy_cfg)
+    cfg.backend_config = dict(type='onnxruntime')
+    return cfg
+
+
+def export(deploy_cfg, model_cfg, checkpoint: str, image: str,
+           work_dir: str, device: str = 'cpu') -> List[str]:
+    """Export the model to ``work_dir/end2end.onnx`` and convert it for the
+    backend; return the backend files."""
+    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    check_inputs(deploy_cfg, model_cfg, checkpoint, image)
+    os.makedirs(work_dir, exist_ok=True)
+    save_file = deploy_cfg.onnx_config.save_file
+    with mmdeploy_patched():
+        from mmdeploy.apis import torch2onnx
+        torch2onnx(image, work_dir, save_file, _export_cfg(deploy_cfg),
+                   model_cfg, checkpoint, device)
+    onnx_file = osp.join(work_dir, save_file)
+    if deploy_cfg.backend_config.type == 'openvino':
+        return [onnx_to_openvino(onnx_file, work_dir)]
+    return [onnx_file]
+
+
+def _outputs(result) -> Dict[str, np.ndarray]:
+    if hasattr(result, 'pred_sem_seg'):
+        return dict(sem_seg=result.pred_sem_seg.data.cpu().numpy())
+    inst = result.pred_instances
+    out = dict(bboxes=inst.bboxes.cpu().numpy(),
+               scores=inst.scores.cpu().numpy(),
+               labels=inst.labels.cpu().numpy())
+    if 'masks' in inst:
+        out['masks'] = inst.masks.cpu().numpy().astype(bool)
+    return out
+
+
+def compare(pytorch: Dict[str, np.ndarray],
+            backend: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """How far a backend's prediction is from PyTorch's on one image."""
+    if 'sem_seg' in pytorch:
+        return dict(pixels_equal=float(
+            (pytorch['sem_seg'] == backend['sem_seg']).mean()))
+    n = min(len(pytorch['scores']), len(backend['scores']))
+    stats = dict(detections_pytorch=len(pytorch['scores']),
+                 detections_backend=len(backend['scores']))
+    if n:
+        # both are sorted by score; compare the common top n
+        stats['max_box_diff_px'] = float(np.abs(
+            pytorch['bboxes'][:n] - backend['bboxes'][:n]).max())
+        stats['max_score_diff'] = float(np.abs(
+            pytorch['scores'][:n] - backend['scores'][:n]).max())
+        stats['labels_equal'] = float(
+            (pytorch['labels'][:n] == backend['labels'][:n]).mean())
+        if 'masks' in pytorch and 'masks' in backend:
+            a, b = pytorch['masks'][:n], backend['masks'][:n]
+            inter = (a & b).reshape(n, -1).sum(1)
+            union = (a | b).reshape(n, -1).sum(1)
+            stats['mean_mask_iou'] = float(np.mean(
+                np.where(union > 0, inter / np.maximum(union, 1), 1.)))
+    return stats
+
+
+def predict_both(deploy_cfg, model_cfg, checkpoint: str,
+                 backend_files: List[str], image: str,
+                 device: str = 'cpu'):
+    """Run PyTorch (the checkpoint) and the backend on ``image``; return
+    ``(pytorch outputs, backend outputs)``."""
+    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    with mmdeploy_patched():
+        from mmdeploy.apis.utils import build_task_processor
+        from mmdeploy.utils import get_input_shape
+        processor = build_task_processor(model_cfg, deploy_cfg, device)
+        shape = get_input_shape(deploy_cfg)
+        data, _ = processor.create_input(image, shape)
+        pytorch = processor.build_pytorch_model(checkpoint)
+        backend = processor.build_backend_model(
+            backend_files, processor.update_data_preprocessor)
+        with torch.no_grad():
+            ours = pytorch.test_step(data)[0]
+            theirs = backend.test_step(data)[0]
+    return _outputs(ours), _outputs(theirs)
+
+
+def evaluate(deploy_cfg, model_cfg, backend_files: List[str],
+             work_dir: str, device: str = 'cpu',
+             cfg_options: Optional[dict] = None) -> dict:
+    """The model config's test set and metrics (COCO AP, mIoU) on the
+    deployed model, through mmdeploy's test runner; returns the metrics."""
+    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    if cfg_options:
+        model_cfg.merge_from_dict(cfg_options)
+    check_inputs(deploy_cfg, model_cfg)
+    for path in backend_files:
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'deployed model not found: {path!r}; write it with '
+                'tools/deploy.py first')
+    with mmdeploy_patched():
+        from mmdeploy.apis.utils import build_task_processor
+        processor = build_task_processor(model_cfg, deploy_cfg, device)
+        dataset = processor.build_dataset(model_cfg.test_dataloader.dataset)
+        loader_cfg = copy.deepcopy(model_cfg.test_dataloader)
+        loader_cfg.dataset = dataset
+        dataloader = processor.build_dataloader(loader_cfg)
+        model = processor.build_backend_model(
+            backend_files, processor.update_data_preprocessor)
+        runner = processor.build_test_runner(
+            model, work_dir, log_file=None, show=False, show_dir=None,
+            wait_time=0, interval=1, dataloader=dataloader)
+        runner.register_hook(ProgressBarHook(len(dataloader)))
+        return runner.test()
+
+
+class ProgressBarHook(Hook):
+    """A progress bar over the test batches (mmengine's ``ProgressBar``)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = None
+
+    def before_test(self, runner) -> None:
+        self.bar = ProgressBar(self.total)
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None,
+                        outputs=None) -> None:
+        self.bar.update()
