@@ -280,3 +280,18 @@ def test_tools_end_to_end(seg_checkpoint):
         capture_output=True, text=True, timeout=300)
     assert test.returncode == 0, test.stderr[-3000:]
     assert '"mIoU"' in test.stdout
+
+
+def test_static_model_on_a_pipeline_of_another_size():
+    deploy_cfg = Config.fromfile(osp.join(
+        DEPLOY, 'segmentation_onnxruntime_static-512x512.py'))
+    model_cfg = Config.fromfile(SEG)  # its test pipeline keeps the ratio
+    with pytest.raises(pipeline.DeployError,
+                       match='fixed 512x512.*dynamic-shape deploy config'):
+        pipeline.check_static_shape(deploy_cfg, model_cfg)
+    model_cfg.test_dataloader.dataset.pipeline.insert(
+        1, dict(type='Resize', scale=(512, 512), keep_ratio=False))
+    model_cfg.test_dataloader.dataset.pipeline = [
+        step for step in model_cfg.test_dataloader.dataset.pipeline
+        if step['type'] != 'Resize' or not step.get('keep_ratio', False)]
+    pipeline.check_static_shape(deploy_cfg, model_cfg)

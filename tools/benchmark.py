@@ -15,6 +15,9 @@ idle machine for absolute numbers; the ratios are the robust part.
     python tools/benchmark.py segmentor [--repeats 5]
     # peak memory of a training step, with and without with_cp
     python tools/benchmark.py memory [--arch l1] [--size 512x512 --batch 2]
+    # whole models deployed with mmdeploy vs PyTorch eager, end to end
+    python tools/benchmark.py deployed --task segmentor|detector [--arch l1]
+        [--size 512x512] [--backends onnxruntime openvino]
     # training-step cost of keeping unread levels' norms in the graph
     python tools/benchmark.py tie [--arch l1] [--size 512x512 --batch 2]
     # torch.compile: graph breaks of the backbone (training and deploy form)
@@ -47,7 +50,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('what', choices=['backbone', 'scaling', 'detector',
                                          'segmentor', 'memory', 'compile',
-                                         'profile', 'tie'])
+                                         'profile', 'tie', 'deployed'])
     parser.add_argument('--arch', default='l1')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--sizes', nargs='+', default=['224x224', '800x1344'])
@@ -60,6 +63,11 @@ def main():
                         'on CPU-only machines)')
     parser.add_argument('--compile', action='store_true',
                         help='also time the deploy form under torch.compile')
+    parser.add_argument('--task', choices=['segmentor', 'detector'],
+                        help='deployed: which model (default segmentor)')
+    parser.add_argument('--backends', nargs='+',
+                        default=['onnxruntime', 'openvino'],
+                        help='deployed: backends to time')
     parser.add_argument('--channels-last', action='store_true',
                         help='also time the deploy form in channels_last')
     args = parser.parse_args()
@@ -68,7 +76,7 @@ def main():
     torch.set_num_threads(args.threads or (os.cpu_count() or 1))
     defaults = dict(backbone=([1, 8], 15), scaling=([1], 11),
                     detector=([1], 5), segmentor=([1], 7), memory=([2], 1),
-                    compile=([1], 1), profile=([1], 1), tie=([2], 9))
+                    compile=([1], 1), profile=([1], 1), tie=([2], 9), deployed=([1], 7))
     batch, repeats = defaults[args.what]
     args.batch = args.batch or batch
     args.repeats = args.repeats or repeats

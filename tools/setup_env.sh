@@ -30,7 +30,7 @@ STAMP="$(stamp_of)"
 STAMP_FILE="$VENV/.swiftformer_mm_stamp"
 
 if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] &&
-   "$VENV/bin/python" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, timm, swiftformer_mm" 2>/dev/null; then
+   "$VENV/bin/python" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, mmdeploy, openvino, timm, swiftformer_mm" 2>/dev/null; then
   echo "[setup] environment in $VENV is up to date"
   exit 0
 fi
@@ -73,6 +73,14 @@ pip_install "$WHEEL_DIR"/mmcv-2.1.0-*.whl   # its pure-python requirements
 
 echo "[setup] OpenMMLab, timm and swiftformer_mm (editable, with test extras)"
 pip_install -e "$ROOT[tests]"
+
+# Deployment: mmdeploy without its declared dependencies, which pin
+# protobuf<=3.20.2 and so would downgrade onnx and break onnxruntime (it needs
+# protobuf>=4.25.8); the Python package needs neither pin (it never imports
+# protobuf). What it uses is installed here; see swiftformer_mm/export/.
+echo "[setup] mmdeploy, OpenVINO"
+pip_install --no-deps mmdeploy
+pip_install aenum openvino openvino-telemetry
 
 "$PY" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, timm, swiftformer_mm; print('[setup] ok: torch', __import__('torch').__version__, 'mmcv', mmcv.__version__, 'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__, 'mmpretrain', mmpretrain.__version__)"
 echo "$STAMP" > "$STAMP_FILE"

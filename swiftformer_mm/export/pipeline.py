@@ -85,6 +85,26 @@ def check_inputs(deploy_cfg: Config, model_cfg: Config,
         load_image(image)  # ImageError names the file and what is wrong
 
 
+def check_static_shape(deploy_cfg: Config, model_cfg: Config) -> None:
+    """A static-shape model runs only on inputs of its shape: the test
+    pipeline must resize to exactly that size."""
+    shape = deploy_cfg.onnx_config.get('input_shape')
+    if shape is None:
+        return
+    steps = model_cfg.test_dataloader.dataset.get('pipeline', [])
+    resizes = [s for s in steps if s.get('type') == 'Resize']
+    fixed = [s for s in resizes if not s.get('keep_ratio', False)
+             and tuple(s.get('scale', ())) == tuple(shape)]
+    if not fixed:
+        raise DeployError(
+            f'the deployed model takes a fixed {shape[0]}x{shape[1]} (WxH) '
+            "input, but the model config's test pipeline "
+            + (f'resizes with {resizes}' if resizes else 'does not resize')
+            + '; evaluate with a dynamic-shape deploy config (configs/deploy/'
+            f"*_dynamic.py), or add dict(type='Resize', scale={tuple(shape)},"
+            ' keep_ratio=False) to the test pipeline.')
+
+
 def _export_cfg(deploy_cfg: Config) -> Config:
     """The config the ONNX export runs with: OpenVINO converts the ONNX
     Runtime export (standard ops) instead of mmdeploy's OpenVINO-specific
@@ -182,6 +202,7 @@ def evaluate(deploy_cfg, model_cfg, backend_files: List[str],
     if cfg_options:
         model_cfg.merge_from_dict(cfg_options)
     check_inputs(deploy_cfg, model_cfg)
+    check_static_shape(deploy_cfg, model_cfg)
     for path in backend_files:
         if not osp.isfile(path):
             raise FileNotFoundError(
