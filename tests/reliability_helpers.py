@@ -3,6 +3,7 @@ tools/train.py / tools/test.py on a generated COCO-format dataset)."""
 import json
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -10,6 +11,16 @@ import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
+# One thread per process, and no GPU even where there is one: the
+# distributed tests are about the CPU (gloo) path.
+DIST_ENV = dict(OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 # A SwiftFormer-XS Mask R-CNN of the demo config with narrow heads, on 64x64
 # images: the same code paths (RPN/RoI sampling, mask head, flip) in ~1 s per

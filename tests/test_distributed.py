@@ -17,14 +17,14 @@ near-zero gradients into differences up to its lr; see docs/reliability.md).
 """
 import os
 import os.path as osp
-import socket
 import subprocess
 
 import pytest
 import torch
 
 import swiftformer_mm  # noqa: F401  allow-lists Runner checkpoint globals
-from reliability_helpers import PYTHON, ROOT, logged_losses, run_tool
+from reliability_helpers import (DIST_ENV, PYTHON, ROOT, free_port,
+                                 logged_losses, run_tool)
 
 SEG_DEMO = osp.join(ROOT, 'configs/segmentation/'
                     'semantic_fpn_swiftformer_xs_demo.py')
@@ -86,19 +86,11 @@ log_processor = dict(window_size=1)
 randomness = dict(seed=0)
 '''
 
-# One thread per process, and no GPU even where there is one: the test is
-# about the CPU (gloo) path.
-ENV = dict(OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+ENV = DIST_ENV
 
 
 def dist_train(config, nproc, *args, cwd):
-    env = dict(os.environ, PYTHON=PYTHON, PORT=str(_free_port()), **ENV)
+    env = dict(os.environ, PYTHON=PYTHON, PORT=str(free_port()), **ENV)
     return subprocess.run(
         ['bash', osp.join(ROOT, 'tools/dist_train.sh'), config, str(nproc),
          *args], cwd=cwd, env=env, capture_output=True, text=True,

@@ -11,7 +11,6 @@ mmengine's Runner does, each for several iterations.
 """
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -20,6 +19,7 @@ import torch
 from mmengine.config import Config
 
 from swiftformer_mm.models import SwiftFormer
+from reliability_helpers import DIST_ENV, free_port
 from test_mm_integration import _seg_batch, build
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -188,13 +188,7 @@ def test_frozen_output_norms_are_left_out():
 
 
 # ------------------------------------------------------ two processes, gloo
-ENV = dict(OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+ENV = DIST_ENV
 
 
 TINY_RETINANET = '''
@@ -251,7 +245,7 @@ def test_retinanet_example_trains_with_two_processes(tmp_path, coco_root):
         base=osp.join(ROOT, 'configs/detection/'
                       'retinanet_swiftformer_l1_fpn_1x_coco.py'),
         data_root=coco_root, widths=XS))
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
                **ENV)
     proc = subprocess.run(
         ['bash', osp.join(ROOT, 'tools/dist_train.sh'), str(cfg), '2',
@@ -272,7 +266,7 @@ def test_users_own_ddp_script_with_fcn(tmp_path):
     env = dict(os.environ, **ENV)
     proc = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         f'--master_port={_free_port()}', script, SEG_FAMILIES['fcn'][0]],
+         f'--master_port={free_port()}', script, SEG_FAMILIES['fcn'][0]],
         cwd=str(tmp_path), env=env, capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
