@@ -18,12 +18,12 @@ import pytest
 import torch
 from mmengine.config import Config
 
+import mmdeploy  # noqa: F401  installed by tools/setup_env.sh; fail if not
 import swiftformer_mm  # noqa: F401
 from conftest import randomize_, relative_error
 from swiftformer_mm.export import pipeline
 from swiftformer_mm.export.mmdeploy_compat import mmdeploy_patched
 
-pytest.importorskip('mmdeploy')
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEPLOY = osp.join(ROOT, 'configs/deploy')
 SEG = osp.join(ROOT, 'configs/segmentation/semantic_fpn_swiftformer_xs_demo.py')
@@ -131,7 +131,6 @@ def test_semantic_fpn_onnxruntime_parity(seg_export):
 
 
 def test_semantic_fpn_openvino_parity(seg_export):
-    pytest.importorskip('openvino')
     tmp, deploy_cfg, ckpt, image, _ = seg_export
     ov_cfg = copy.deepcopy(deploy_cfg)
     ov_cfg.backend_config = dict(type='openvino')
