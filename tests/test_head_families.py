@@ -82,10 +82,22 @@ model = dict(
     return cfg
 
 
-def assert_every_parameter_has_a_gradient(model):
+def train_step_then_predict(model, train_batch, test_batch):
+    """One loss and backward step, after which every trainable parameter
+    must have a gradient (what DDP without find_unused_parameters needs),
+    then predict; returns the predictions."""
+    model.train()
+    losses = model(**model.data_preprocessor(train_batch, True), mode='loss')
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total) and total > 0
+    total.backward()
     missing = [name for name, p in model.named_parameters()
                if p.requires_grad and p.grad is None]
     assert not missing, missing
+    model.eval()
+    with torch.no_grad():
+        return model(**model.data_preprocessor(test_batch, False),
+                     mode='predict')
 
 
 @pytest.mark.parametrize('scope', ['SwiftFormer', 'mmdet.SwiftFormer'])
@@ -94,18 +106,10 @@ def test_detector_family(tmp_path, family, scope):
     from mmdet.testing import demo_mm_inputs
     base, overrides = DET_FAMILIES[family]
     cfg = user_config(tmp_path, base, scope, overrides)
-    model = build(cfg, 'mmdet.registry').train()
+    model = build(cfg, 'mmdet.registry')
     packed = demo_mm_inputs(2, [[3, 96, 128], [3, 64, 96]], num_items=[3, 2],
                             num_classes=80, with_mask=family == 'mask_rcnn')
-    losses = model(**model.data_preprocessor(packed, True), mode='loss')
-    total, _ = model.parse_losses(losses)
-    assert torch.isfinite(total) and total > 0
-    total.backward()
-    assert_every_parameter_has_a_gradient(model)
-    model.eval()
-    with torch.no_grad():
-        results = model(**model.data_preprocessor(packed, False),
-                        mode='predict')
+    results = train_step_then_predict(model, packed, packed)
     assert len(results) == 2 and 'bboxes' in results[0].pred_instances
 
 
@@ -116,17 +120,9 @@ def test_segmentor_family(tmp_path, family, scope):
     cfg = user_config(tmp_path, base, scope, overrides,
                       extra='model.update(pretrained=None)')
     cfg.model.data_preprocessor.size = (64, 64)
-    model = build(cfg, 'mmseg.registry').train()
-    batch = _seg_batch([(64, 64), (64, 64)])
-    losses = model(**model.data_preprocessor(batch, True), mode='loss')
-    total, _ = model.parse_losses(losses)
-    assert torch.isfinite(total) and total > 0
-    total.backward()
-    assert_every_parameter_has_a_gradient(model)
-    model.eval()
-    with torch.no_grad():
-        results = model(**model.data_preprocessor(_seg_batch([(64, 80)]),
-                                                  False), mode='predict')
+    model = build(cfg, 'mmseg.registry')
+    results = train_step_then_predict(model, _seg_batch([(64, 64), (64, 64)]),
+                                      _seg_batch([(64, 80)]))
     assert results[0].pred_sem_seg.data.shape == (1, 64, 80)
 
 
@@ -151,16 +147,8 @@ def test_example_configs(config, registry):
         from mmdet.testing import demo_mm_inputs
         batch = demo_mm_inputs(2, [[3, 96, 128], [3, 64, 96]],
                                num_items=[3, 2], num_classes=80)
-    model = build(cfg, registry).train()
-    losses = model(**model.data_preprocessor(batch, True), mode='loss')
-    total, _ = model.parse_losses(losses)
-    assert torch.isfinite(total)
-    total.backward()
-    assert_every_parameter_has_a_gradient(model)
-    model.eval()
-    with torch.no_grad():
-        assert len(model(**model.data_preprocessor(batch, False),
-                         mode='predict')) == 2
+    results = train_step_then_predict(build(cfg, registry), batch, batch)
+    assert len(results) == 2
 
 
 def test_unread_levels_change_no_value():

@@ -3,16 +3,10 @@
 # masks (N x K x 28 x 28, pasted onto the image outside the graph, as
 # mmdeploy does with export_postprocess_mask=False). mmdeploy 1.3.1's
 # configs/mmdet/instance-seg/instance-seg_onnxruntime_dynamic.py.
+_base_ = ['./_base_/onnx_config.py']
+
 onnx_config = dict(
-    type='onnx',
-    export_params=True,
-    keep_initializers_as_inputs=False,
-    opset_version=11,
-    save_file='end2end.onnx',
-    input_names=['input'],
     output_names=['dets', 'labels', 'masks'],
-    input_shape=None,
-    optimize=True,
     dynamic_axes=dict(
         input={0: 'batch', 2: 'height', 3: 'width'},
         dets={0: 'batch', 1: 'num_dets'},

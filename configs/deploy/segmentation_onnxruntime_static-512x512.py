@@ -8,16 +8,9 @@
 # the class map, set codebase_config.with_argmax=True.
 #   python tools/deploy.py configs/deploy/segmentation_onnxruntime_static-512x512.py \
 #       MODEL_CFG CHECKPOINT IMAGE --work-dir DIR
-onnx_config = dict(
-    type='onnx',
-    export_params=True,
-    keep_initializers_as_inputs=False,
-    opset_version=11,
-    save_file='end2end.onnx',
-    input_names=['input'],
-    output_names=['output'],
-    input_shape=[512, 512],  # W, H
-    optimize=True)
+_base_ = ['./_base_/onnx_config.py']
+
+onnx_config = dict(input_shape=[512, 512])  # W, H
 codebase_config = dict(
     type='mmseg', task='Segmentation', with_argmax=False,
     module=['swiftformer_mm'])
