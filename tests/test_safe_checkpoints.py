@@ -82,10 +82,11 @@ _WRITER = r'''
 import sys, torch
 import swiftformer_mm
 from mmengine.runner.checkpoint import save_checkpoint
+BACKEND = dict(backend='atomic_local')  # as this project's configs name it
 big = {'state_dict': {'w': torch.randn(64, 1024, 1024)}}  # 256 MB
 print('writing', flush=True)
 while True:
-    save_checkpoint(big, sys.argv[1])
+    save_checkpoint(big, sys.argv[1], backend_args=BACKEND)
 '''
 
 
@@ -97,7 +98,8 @@ def test_crash_mid_write_leaves_a_complete_checkpoint(tmp_path):
     truncated file here.)"""
     from mmengine.runner.checkpoint import save_checkpoint
     target = tmp_path / 'latest.pth'
-    save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(target))
+    save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(target),
+                    backend_args=dict(backend='atomic_local'))
     for delay in (0.5, 1.3):
         proc = subprocess.Popen([sys.executable, '-c', _WRITER, str(target)],
                                 stdout=subprocess.PIPE, text=True)
@@ -109,3 +111,22 @@ def test_crash_mid_write_leaves_a_complete_checkpoint(tmp_path):
         assert torch.equal(weights, torch.zeros(3)) or \
             weights.shape == (64, 1024, 1024)
     assert oct(target.stat().st_mode & 0o777) != oct(0o600)
+
+
+def test_shipped_configs_write_checkpoints_atomically():
+    """Every training config of ours names the atomic backend for its
+    checkpoints; mmengine's default backend is left alone."""
+    import glob
+    from mmengine.config import Config
+    from mmengine.fileio import LocalBackend, get_file_backend
+    from swiftformer_mm.checkpoint import AtomicLocalBackend
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    configs = [c for c in glob.glob(os.path.join(root, 'configs', '*', '*.py'))
+               if '/deploy/' not in c]
+    assert len(configs) >= 15
+    for config in configs:
+        hook = Config.fromfile(config).default_hooks.checkpoint
+        backend = get_file_backend('work_dirs/x/epoch_1.pth',
+                                   backend_args=hook.get('backend_args'))
+        assert isinstance(backend, AtomicLocalBackend), config
+    assert type(get_file_backend('work_dirs/x/epoch_1.pth')) is LocalBackend

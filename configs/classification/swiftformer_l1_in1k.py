@@ -99,3 +99,8 @@ custom_hooks = [
     dict(type='EMAHook', momentum=4e-5, update_buffers=True,
          evaluate_on_origin=True, priority='ABOVE_NORMAL')
 ]
+
+# Checkpoints are written atomically (temporary file + rename), so a crash
+# mid-write never leaves a truncated one for --resume; the backend is
+# swiftformer_mm's, registered on import, and serves only these writes.
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))

@@ -67,3 +67,8 @@ optim_wrapper = dict(
 # The lr above is for a total batch of 32; `--auto-scale-lr` (tools/train.py)
 # scales it linearly to (#GPUs x images per GPU).
 auto_scale_lr = dict(enable=False, base_batch_size=32)
+
+# Checkpoints are written atomically (temporary file + rename), so a crash
+# mid-write never leaves a truncated one for --resume; the backend is
+# swiftformer_mm's, registered on import, and serves only these writes.
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))

@@ -40,3 +40,8 @@ train_dataloader = dict(batch_size=4, num_workers=4)
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-4, weight_decay=1e-4))
 auto_scale_lr = dict(enable=False, base_batch_size=32)
+
+# Checkpoints are written atomically (temporary file + rename), so a crash
+# mid-write never leaves a truncated one for --resume; the backend is
+# swiftformer_mm's, registered on import, and serves only these writes.
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))

@@ -57,3 +57,8 @@ optim_wrapper = dict(type='OptimWrapper')
 # The lr above is for 8 GPUs x 4 images; `tools/train.py --auto-scale-lr`
 # scales it linearly to another total batch size.
 auto_scale_lr = dict(enable=False, base_batch_size=32)
+
+# Checkpoints are written atomically (temporary file + rename), so a crash
+# mid-write never leaves a truncated one for --resume; the backend is
+# swiftformer_mm's, registered on import, and serves only these writes.
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))

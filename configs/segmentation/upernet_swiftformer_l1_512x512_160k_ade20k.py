@@ -35,3 +35,8 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# Checkpoints are written atomically (temporary file + rename), so a crash
+# mid-write never leaves a truncated one for --resume; the backend is
+# swiftformer_mm's, registered on import, and serves only these writes.
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))

@@ -1,12 +1,24 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
-"""Atomic local writes for everything mmengine saves (checkpoints first).
+"""Atomic local writes, as an mmengine file backend a config names.
 
 mmengine's ``LocalBackend.put`` opens the target and writes into it, so a
-crash or a full disk mid-write leaves a truncated ``epoch_N.pth`` or
-``last_checkpoint`` behind, and ``--resume`` then fails on it. Here the bytes
-go to a temporary file in the same directory, are flushed to disk, and
-replace the target with ``os.replace`` (atomic on POSIX and Windows): a reader
-sees the old file or the new one, never a part.
+crash or a full disk mid-write leaves a truncated ``epoch_N.pth`` behind, and
+``--resume`` then fails on it. :class:`AtomicLocalBackend` writes the bytes to
+a temporary file in the same directory, flushes them to disk, and replaces the
+target with ``os.replace`` (atomic on POSIX and Windows): a reader sees the old
+file or the new one, never a part.
+
+It is registered under its own name, ``'atomic_local'``, and used only where a
+config asks for it; mmengine's default ``'local'`` backend stays as it is for
+every other file of the process. This project's configs ask for it for their
+checkpoints::
+
+    default_hooks = dict(checkpoint=dict(
+        backend_args=dict(backend='atomic_local')))
+
+(``work_dir/last_checkpoint`` is written by mmengine's ``CheckpointHook`` with
+a plain ``open()``, whatever the backend; ``tools/train.py --resume`` does not
+trust it, see :mod:`swiftformer_mm.engine.resume`.)
 """
 import os
 import os.path as osp
@@ -15,7 +27,9 @@ from pathlib import Path
 from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
-from mmengine.fileio import io as mmengine_io
+
+#: The name configs give in ``backend_args=dict(backend=...)``.
+BACKEND_NAME = 'atomic_local'
 
 
 def _current_umask() -> int:
@@ -46,6 +60,7 @@ def atomic_write(data: bytes, filepath: Union[str, Path]) -> None:
         raise
 
 
+@register_backend(BACKEND_NAME)
 class AtomicLocalBackend(LocalBackend):
     """mmengine's local file backend with atomic ``put`` / ``put_text``."""
 
@@ -56,11 +71,3 @@ class AtomicLocalBackend(LocalBackend):
                  encoding: str = 'utf-8') -> None:
         atomic_write(obj.encode(encoding), filepath)
 
-
-def use_atomic_local_writes() -> None:
-    """Make mmengine's default local backend the atomic one (idempotent)."""
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
-    # Drop LocalBackend instances cached before this call.
-    for key, backend in list(mmengine_io.backend_instances.items()):
-        if type(backend) is LocalBackend:
-            del mmengine_io.backend_instances[key]

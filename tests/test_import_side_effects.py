@@ -1,0 +1,108 @@
+"""Importing swiftformer_mm registers its modules and changes nothing else in
+the user's process: no attribute of torch, mmengine, mmcv, mmdet, mmseg or
+mmpretrain is replaced, no registry entry of theirs is replaced or removed,
+and mmengine's default file backend stays mmengine's.
+
+What it does on purpose beyond registering is named in the README and
+allowed below: the Runner-checkpoint allow-list of torch's safe loading
+(a set that grows; nothing is replaced) and, where the installed
+transformers broke mmpretrain's multimodal models, mmpretrain's
+``WITH_MULTIMODAL`` switch.
+"""
+import json
+import subprocess
+import sys
+
+_PROBE = r'''
+import json, sys, types
+# What a user's process has imported before it reads a config with
+# custom_imports=['swiftformer_mm']. (mmdet.models and mmseg.models import
+# mmpretrain.models, which fails with this transformers until the mend.)
+import torch, torch.nn.functional, torch.onnx, torch.serialization
+import mmengine.fileio, mmengine.runner, mmengine.registry, mmengine.hooks
+import mmcv.cnn, mmcv.ops
+import mmdet.apis, mmdet.registry, mmseg.registry, mmpretrain.registry
+from mmengine.registry import Registry
+
+PACKAGES = ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain')
+
+
+def snapshot():
+    attrs, registries = {}, {}
+    for name, module in list(sys.modules.items()):
+        if not isinstance(module, types.ModuleType) or \
+                name.split('.')[0] not in PACKAGES:
+            continue
+        try:
+            items = list(vars(module).items())
+        except TypeError:
+            continue
+        for attr, value in items:
+            attrs[(name, attr)] = value
+            if isinstance(value, type) and value.__module__ == name:
+                for key, member in list(vars(value).items()):
+                    attrs[(name, attr, key)] = member
+            if isinstance(value, Registry):
+                registries[id(value)] = (f'{name}.{attr}', value,
+                                         dict(value.module_dict))
+    from mmengine.fileio.backends import registry_utils
+    files = (dict(registry_utils.backends),
+             dict(registry_utils.prefix_to_backends))
+    return attrs, registries, files
+
+
+before_attrs, before_registries, before_files = snapshot()
+import swiftformer_mm  # noqa: E402
+after_attrs, _, after_files = snapshot()
+
+changed = sorted(' '.join(key) for key, value in before_attrs.items()
+                 if key in after_attrs and after_attrs[key] is not value)
+removed = sorted(' '.join(key) for key in before_attrs
+                 if key not in after_attrs)
+registry_changes, registry_additions = [], []
+for name, registry, entries in before_registries.values():
+    now = registry.module_dict
+    for key, obj in entries.items():
+        if now.get(key) is not obj:
+            registry_changes.append(f'{name}[{key}]')
+    for key in set(now) - set(entries):
+        registry_additions.append(
+            [name, key, getattr(now[key], '__module__', '')])
+backends, prefixes = after_files
+from mmengine.fileio import LocalBackend, get_file_backend
+print(json.dumps(dict(
+    changed=changed, removed=removed, registry_changes=registry_changes,
+    registry_additions=registry_additions,
+    backends_changed=[k for k, v in before_files[0].items()
+                      if backends.get(k) is not v],
+    backends_added=sorted(set(backends) - set(before_files[0])),
+    prefixes_changed=[k for k, v in before_files[1].items()
+                      if prefixes.get(k) is not v],
+    default_backend=type(get_file_backend('x/epoch_1.pth')).__name__)))
+'''
+
+# Deliberate, named in the README (see the module docstring).
+ALLOWED_CHANGES = {
+    # torch.serialization.add_safe_globals extends the allow-list
+    'torch._weights_only_unpickler _marked_safe_globals_set',
+    'mmpretrain.utils.dependency WITH_MULTIMODAL',
+}
+
+
+def test_import_changes_nothing_but_registrations():
+    proc = subprocess.run([sys.executable, '-c', _PROBE], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(found['changed']) <= ALLOWED_CHANGES, found['changed']
+    assert found['removed'] == []
+    assert found['registry_changes'] == []
+    # What we add: the backbone and the classifier. (Other new entries are
+    # the libraries' own, registered when their modules are first imported.)
+    ours = {(registry.split('.')[0], key)
+            for registry, key, module in found['registry_additions']
+            if module.startswith('swiftformer_mm')}
+    assert {key for _, key in ours} == {'SwiftFormer', 'SwiftFormerClassifier'}
+    assert found['backends_changed'] == [] and found['prefixes_changed'] == []
+    assert found['backends_added'] == ['atomic_local']
+    assert found['default_backend'] == 'LocalBackend'
