@@ -21,9 +21,11 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
-    python_requires='>=3.8',
+    python_requires='>=3.9',
     install_requires=[
-        'torch>=2.0',
+        # torch.serialization.add_safe_globals with (object, name) pairs,
+        # which the Runner-checkpoint allow-list uses, came with torch 2.6.
+        'torch>=2.6',
         'torchvision',
         # mmdet 3.3 and mmseg 1.2 refuse mmcv >= 2.2 at import.
         'mmcv>=2.0.0,<2.2.0',
@@ -43,6 +45,8 @@ setup(
         'tests': ['pytest', 'timm', 'transformers', 'safetensors', 'onnx',
                   'onnxruntime'],
         'onnx': ['onnx', 'onnxruntime'],
+        # Hugging Face hub weights (model.safetensors)
+        'safetensors': ['safetensors'],
     },
     classifiers=[
         'Programming Language :: Python :: 3',

@@ -20,7 +20,7 @@ twin (:mod:`swiftformer_mm.models.blocks`):
 All folding is done in float64 and cast back, so the deploy form matches the
 training form (eval mode, same weights) to float32 rounding.
 :func:`fuse_state_dict` does the same to a checkpoint's tensors
-(``tools/deploy_checkpoint.py``).
+(``tools/model_converters/deploy_checkpoint.py``).
 """
 from typing import Dict, Optional, Tuple
 
@@ -35,16 +35,10 @@ from .models.blocks import (DeployAttention, DeployConvEncoder,
                             DeploySwiftFormerEncoder)
 
 __all__ = [
-    'switch_to_deploy', 'deploy_swiftformer_', 'fuse_state_dict',
+    'switch_to_deploy', 'fuse_state_dict',
     'is_deploy_state_dict', 'DeployConvEncoder', 'DeployMlp',
     'DeployAttention', 'DeploySwiftFormerEncoder', 'DeployDownsample'
 ]
-
-
-def deploy_swiftformer_(backbone: SwiftFormer) -> SwiftFormer:
-    """Convert one :class:`SwiftFormer` to its deploy form, in place (same as
-    ``backbone.switch_to_deploy()``)."""
-    return backbone.switch_to_deploy()
 
 
 def switch_to_deploy(model: nn.Module,
@@ -105,21 +99,25 @@ def fuse_state_dict(state_dict: Dict[str, torch.Tensor],
     attn_formula = (attn_formula or (meta or {}).get('attn_formula')
                     or FORMAT_ATTN_FORMULA.get(fmt, 'current'))
     stage_idx = SwiftFormer.stage_network_indices
+    # Output norms are in a dense model's file; a classification file
+    # (authors', timm, Hugging Face) has none, and gets none.
     out_indices = tuple(i for i, idx in enumerate(stage_idx)
-                        if f'norm{idx}.weight' in backbone) or (0, 1, 2, 3)
+                        if f'norm{idx}.weight' in backbone)
     # GroupNorm output norms (EfficientFormer's choice) have no statistics.
-    gn = any(f'norm{stage_idx[i]}.weight' in backbone
-             and f'norm{stage_idx[i]}.running_mean' not in backbone
+    gn = any(f'norm{stage_idx[i]}.running_mean' not in backbone
              for i in out_indices)
-    model = SwiftFormer(arch, out_indices=out_indices,
+    model = SwiftFormer(arch, out_indices=out_indices or (0, 1, 2, 3),
                         attn_formula=attn_formula,
                         out_norm_cfg=dict(type='GN', num_groups=1)
                         if gn else None)
     missing, unexpected = model.load_state_dict(backbone, strict=False)
+    if not out_indices:
+        missing = [k for k in missing if not k.startswith('norm')]
     if missing or unexpected:
         raise CheckpointError(f'backbone tensors do not fit: missing '
                               f'{missing[:5]}, unexpected {unexpected[:5]}')
-    fused = model.eval().switch_to_deploy().state_dict()
+    fused = {k: v for k, v in model.eval().switch_to_deploy().state_dict(
+    ).items() if out_indices or not k.startswith('norm')}
     out = {k: v for k, v in state_dict.items()
            if not k.startswith(prefix)} if prefix else {}
     out.update({prefix + k: v for k, v in fused.items()})

@@ -228,9 +228,7 @@ def _random_checkpoint(config, path, classes):
     import torch
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from swiftformer_mm.engine import drop_backbone_pretrained
     cfg = Config.fromfile(config)
-    drop_backbone_pretrained(cfg)
     init_default_scope(cfg.default_scope)
     registry = __import__(f'{cfg.default_scope}.registry',
                           fromlist=['MODELS']).MODELS
@@ -243,10 +241,10 @@ def _random_checkpoint(config, path, classes):
 
 
 @pytest.mark.parametrize('tool, config, classes', [
-    ('tools/det_image_demo.py',
+    ('demo/det_image_demo.py',
      'configs/detection/mask_rcnn_swiftformer_xs_demo.py',
      ('circle', 'triangle', 'square')),
-    ('tools/seg_image_demo.py',
+    ('demo/seg_image_demo.py',
      'configs/segmentation/semantic_fpn_swiftformer_xs_demo.py',
      ('building', 'sky', 'tree', 'road', 'grass', 'car')),
 ])

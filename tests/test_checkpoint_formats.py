@@ -134,10 +134,14 @@ def test_log_names_format_and_count(tmp_path, reference):
 
 
 # ----------------------------------------------------------- bad checkpoints
-def test_missing_file_fails_at_build_time(tmp_path):
+def test_missing_file_builds_and_fails_at_init_weights(tmp_path):
+    """Building never reads the file (inference from a trained checkpoint
+    needs no ImageNet file); initialising the weights, which every training
+    run does before its first batch, stops with the fix."""
+    model = SwiftFormer(ARCH, init_cfg=dict(
+        type='Pretrained', checkpoint=str(tmp_path / 'SwiftFormer_XS.pth')))
     with pytest.raises(FileNotFoundError, match='Pretrained weights'):
-        SwiftFormer(ARCH, init_cfg=dict(
-            type='Pretrained', checkpoint=str(tmp_path / 'SwiftFormer_XS.pth')))
+        model.init_weights()
 
 
 def test_truncated_file(tmp_path, reference):
@@ -232,7 +236,7 @@ def test_convert_tool_roundtrip_records_formula(tmp_path, reference):
     import sys
     torch.save({'model': authors_state_dict(reference)}, tmp_path / 'a.pth')
     out = tmp_path / 'out' / 'swiftformer_xs_mm.pth'
-    subprocess.run([sys.executable, 'tools/convert_checkpoint.py',
+    subprocess.run([sys.executable, 'tools/model_converters/convert_checkpoint.py',
                     str(tmp_path / 'a.pth'), str(out), '--attn-formula',
                     'legacy'], check=True, capture_output=True)
     saved = torch.load(out, weights_only=True)

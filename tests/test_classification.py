@@ -19,7 +19,7 @@ import swiftformer_mm  # noqa: F401  registers the models
 from conftest import randomize_, relative_error
 from swiftformer_mm import CheckpointError
 from swiftformer_mm.checkpoint.layouts import rename_key
-from swiftformer_mm.models import SwiftFormer
+from swiftformer_mm.models import SwiftFormer, load_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ARCHS = ['xs', 's', 'l1', 'l3']
@@ -42,7 +42,7 @@ def build_classifier(arch, checkpoint=None, **backbone):
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        model.load_classifier(str(checkpoint))
+        load_checkpoint(model, str(checkpoint))
     return model.eval()
 
 
@@ -197,7 +197,7 @@ def test_head_of_another_class_count_is_refused(tmp_path):
     model.head.dist_head = torch.nn.Linear(220, 6)
     with pytest.raises(CheckpointError,
                        match='head for 1000 classes.*num_classes=6'):
-        model.load_classifier(str(tmp_path / 'timm.pth'))
+        load_checkpoint(model, str(tmp_path / 'timm.pth'))
 
 
 def test_classifier_checkpoint_initialises_detector_and_segmentor(tmp_path):

@@ -187,7 +187,7 @@ def test_segmentor_deploy_matches_with_head_fusion():
 
 
 def test_deploy_checkpoint_tool(tmp_path):
-    """tools/deploy_checkpoint.py on an OpenMMLab-style checkpoint: the
+    """tools/model_converters/deploy_checkpoint.py on an OpenMMLab-style checkpoint: the
     written file loads into deploy=True and computes the training form."""
     trained = randomize_(SwiftFormer('xs'), seed=7).eval()
     src = tmp_path / 'det.pth'
@@ -195,7 +195,7 @@ def test_deploy_checkpoint_tool(tmp_path):
     state['neck.lateral.weight'] = torch.ones(2)
     torch.save(dict(meta=dict(epoch=12), state_dict=state), src)
     dst = tmp_path / 'det_deploy.pth'
-    subprocess.run([sys.executable, str(ROOT / 'tools/deploy_checkpoint.py'),
+    subprocess.run([sys.executable, str(ROOT / 'tools/model_converters/deploy_checkpoint.py'),
                     str(src), str(dst)], check=True, cwd=ROOT)
     out = torch.load(dst, map_location='cpu')
     assert torch.equal(out['state_dict']['neck.lateral.weight'], torch.ones(2))
@@ -218,3 +218,27 @@ def test_torch_compile_without_graph_breaks(deploy):
         explanation = dynamo.explain(model)(torch.randn(1, 3, 96, 128))
     assert explanation.graph_break_count == 0, explanation.break_reasons
     assert explanation.graph_count == 1
+
+
+def test_deploy_checkpoint_tool_reads_safetensors(tmp_path):
+    """The tool reads what the backbone reads, Hugging Face's safetensors
+    container too (here with the authors' keys)."""
+    from safetensors.torch import save_file
+
+    from conftest import authors_state_dict
+    trained = randomize_(SwiftFormer('xs', out_indices=(3, )), seed=8).eval()
+    src = tmp_path / 'model.safetensors'
+    save_file({k: v.contiguous() for k, v in
+               authors_state_dict(trained).items()}, str(src))
+    dst = tmp_path / 'deploy.pth'
+    subprocess.run([sys.executable,
+                    str(ROOT / 'tools/model_converters/deploy_checkpoint.py'),
+                    str(src), str(dst)], check=True, cwd=ROOT)
+    out = torch.load(dst, map_location='cpu', weights_only=True)
+    model = SwiftFormer('xs', out_indices=(3, ), deploy=True).eval()
+    missing, _ = model.load_state_dict(out['state_dict'], strict=False)
+    assert missing == [f'norm6.{k}' for k in ('weight', 'bias',
+                                               'running_mean', 'running_var')]
+    model.norm6.load_state_dict(trained.norm6.state_dict())
+    x = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(6))
+    assert_close(_outputs(model, x), _outputs(trained, x))

@@ -1,4 +1,4 @@
-"""swiftformer_mm.analysis.flops (tools/get_flops.py): parameters and GMACs of every arch at 224x224 against
+"""swiftformer_mm.analysis.flops (tools/analysis_tools/get_flops.py): parameters and GMACs of every arch at 224x224 against
 the paper (GMACs within 3%) and the authors' parameter counts (exact)."""
 import pytest
 

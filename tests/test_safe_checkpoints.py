@@ -130,3 +130,20 @@ def test_shipped_configs_write_checkpoints_atomically():
                                    backend_args=hook.get('backend_args'))
         assert isinstance(backend, AtomicLocalBackend), config
     assert type(get_file_backend('work_dirs/x/epoch_1.pth')) is LocalBackend
+
+
+def test_publish_model_keeps_weights_and_meta_and_hashes_the_name(tmp_path):
+    import hashlib
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    torch.save(runner_like_checkpoint(), tmp_path / 'epoch_12.pth')
+    proc = subprocess.run(
+        [sys.executable, 'tools/model_converters/publish_model.py',
+         str(tmp_path / 'epoch_12.pth'), str(tmp_path / 'mask_rcnn.pth')],
+        cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (published, ) = tmp_path.glob('mask_rcnn-*.pth')
+    digest = hashlib.sha256(published.read_bytes()).hexdigest()
+    assert published.name == f'mask_rcnn-{digest[:8]}.pth'
+    loaded = torch.load(published, weights_only=True)
+    assert set(loaded) == {'meta', 'state_dict'}
+    assert loaded['meta']['epoch'] == 1

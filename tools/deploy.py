@@ -10,14 +10,10 @@ configs are in configs/deploy/; evaluate the result with tools/deploy_test.py.
 """
 import argparse
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import swiftformer_mm  # noqa: E402,F401  registers the models
-from swiftformer_mm.export import pipeline  # noqa: E402
+import swiftformer_mm  # noqa: F401  registers the models
+from swiftformer_mm.export import pipeline
 
 
 def main():

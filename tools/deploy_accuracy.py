@@ -11,18 +11,13 @@ work_dirs/deploy_accuracy/ and evaluated with tools/deploy_test.py's; PyTorch
 is evaluated as tools/test.py does.
 """
 import argparse
-import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmengine.config import Config
+from mmengine.runner import Runner
 
-from mmengine.config import Config  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import swiftformer_mm  # noqa: E402,F401
-from swiftformer_mm.engine import drop_backbone_pretrained  # noqa: E402
-from swiftformer_mm.export import pipeline  # noqa: E402
+import swiftformer_mm  # noqa: F401
+from swiftformer_mm.export import pipeline
 
 WORK = 'work_dirs/deploy_accuracy'
 MODELS = {
@@ -48,7 +43,6 @@ def pytorch_metrics(spec, work_dir):
     cfg.merge_from_dict(spec.get('options', {}))
     cfg.work_dir = work_dir
     cfg.load_from = spec['checkpoint']
-    drop_backbone_pretrained(cfg)
     return Runner.from_cfg(cfg).test()
 
 

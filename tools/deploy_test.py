@@ -8,15 +8,11 @@ For OpenVINO give DIR/end2end.xml. mmdeploy's own test runner does the work.
 """
 import argparse
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
-
-import swiftformer_mm  # noqa: E402,F401  registers the models
-from swiftformer_mm.export import pipeline  # noqa: E402
+import swiftformer_mm  # noqa: F401  registers the models
+from swiftformer_mm.export import pipeline
 
 
 def main():

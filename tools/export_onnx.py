@@ -20,9 +20,7 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from swiftformer_mm.models import SwiftFormer  # noqa: E402
+from swiftformer_mm.models import SwiftFormer
 
 OUTPUT_NAMES = ['stage0', 'stage1', 'stage2', 'stage3']
 

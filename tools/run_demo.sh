@@ -5,7 +5,7 @@
 #   3. train Mask R-CNN + FPN with a SwiftFormer-XS backbone from scratch
 #      (configs/detection/mask_rcnn_swiftformer_xs_demo.py, tools/train.py),
 #   4. evaluate the final checkpoint: COCO box and mask AP (tools/test.py),
-#   5. draw its predictions on validation images (tools/det_image_demo.py).
+#   5. draw its predictions on validation images (demo/det_image_demo.py).
 #
 #   bash tools/run_demo.sh            # WORK_DIR=work_dirs/mask_rcnn_swiftformer_xs_demo
 set -euo pipefail
@@ -47,7 +47,7 @@ echo "[demo] evaluating $CKPT (log: $WORK_DIR/test.log)"
   { tail -30 "$WORK_DIR/test.log" >&2; echo "[demo] evaluation failed" >&2; exit 1; }
 
 echo "[demo] drawing predictions on validation images"
-"$PY" tools/det_image_demo.py "$DATA"/val/00000{0,1,2,3}.png "$CONFIG" "$CKPT" \
+"$PY" demo/det_image_demo.py "$DATA"/val/00000{0,1,2,3}.png "$CONFIG" "$CKPT" \
   --out-dir "$WORK_DIR/predictions" --device cpu
 
 "$PY" - "$WORK_DIR/test.log" "$WORK_DIR/predictions/vis" "$(( $(date +%s) - start ))" <<'PYEOF'

@@ -7,7 +7,7 @@
 #      (configs/segmentation/semantic_fpn_swiftformer_xs_demo.py),
 #   4. evaluate the checkpoint with tools/test.py and print its mIoU next to
 #      the chance level,
-#   5. save a picture of a predicted mask (tools/seg_image_demo.py,
+#   5. save a picture of a predicted mask (demo/seg_image_demo.py,
 #      mmseg's MMSegInferencer).
 #
 #   bash tools/run_seg_demo.sh
@@ -57,7 +57,7 @@ fi
 
 echo "== picture of a predicted mask"
 image="$(ls "$DATA_DIR"/images/validation/*.jpg | head -n 1)"
-"$PY" tools/seg_image_demo.py "$image" "$CONFIG" "$checkpoint" --out "$OUT"
+"$PY" demo/seg_image_demo.py "$image" "$CONFIG" "$checkpoint" --out "$OUT"
 
 end=$(date +%s)
 chance="$("$PY" -c 'import json, sys

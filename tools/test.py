@@ -1,8 +1,14 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
-"""Evaluate a checkpoint (mmdet 3.x / mmseg 1.x style).
+"""Evaluate a checkpoint (mmdet 3.x / mmseg 1.x / mmpretrain 1.x style).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out OUT]
         [--show-dir DIR] [--tta] [--cfg-options k=v ...] [--launcher pytorch]
+
+``--out`` writes what each library's own ``tools/test.py`` writes: for
+mmdet, a ``.pkl`` of ``DumpDetResults`` (RLE masks; what mmdet's offline
+tools, e.g. ``analysis_tools/confusion_matrix.py``, read); for mmseg, a
+folder with one PNG label map per image; for mmpretrain, a ``.pkl`` of the
+predictions.
 """
 import argparse
 import os
@@ -15,7 +21,8 @@ from mmengine.runner import Runner
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer
 from swiftformer_mm.engine import (check_image_folders, check_num_classes,
-                                  drop_backbone_pretrained, setup_task)
+                                  setup_task)
+from swiftformer_mm.models import load_checkpoint
 
 
 def parse_args():
@@ -24,8 +31,9 @@ def parse_args():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the metrics')
     parser.add_argument(
-        '--out', help='dump predictions to a pickle file (detection) for '
-        'offline evaluation')
+        '--out', help='mmdet/mmpretrain: a .pkl file of the predictions '
+        '(mmdet: DumpDetResults, masks RLE-encoded); mmseg: a folder for one '
+        'PNG label map per image')
     parser.add_argument(
         '--show-dir', help='save pictures of the predictions in '
         'WORK_DIR/TIMESTAMP/SHOW_DIR')
@@ -53,7 +61,11 @@ def main():
     task = setup_task(cfg)
     check_num_classes(cfg, task)
     if task == 'mmpretrain':
-        check_image_folders(cfg)
+        check_image_folders(cfg, splits=('test_dataloader', ))
+    if args.out is not None and task != 'mmseg' and not args.out.endswith(
+            ('.pkl', '.pickle')):
+        raise ValueError(f'--out {args.out}: for {task} it is a .pkl or '
+                         '.pickle file (for mmseg, a folder)')
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -65,9 +77,11 @@ def main():
             f'checkpoint not found: {args.checkpoint!r} (resolved from '
             f'{osp.abspath(".")}); give the .pth written by tools/train.py, '
             'e.g. WORK_DIR/epoch_12.pth')
-    drop_backbone_pretrained(cfg)  # the checkpoint holds every weight
     if task != 'mmpretrain':
         cfg.load_from = args.checkpoint
+    if args.out is not None and task == 'mmseg':
+        cfg.test_evaluator['output_dir'] = args.out  # as mmseg's test.py
+        cfg.test_evaluator['keep_results'] = True
 
     if args.show_dir:
         hook = cfg.default_hooks.get('visualization')
@@ -91,24 +105,20 @@ def main():
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
               RUNNERS.build(cfg))
     if task == 'mmpretrain':
-        # Any published classification checkpoint (authors', timm, HF,
-        # mmpretrain) is loaded completely or refused with the reason;
-        # mmengine's load_from reads OpenMMLab files only and skips, with a
-        # warning, whatever it does not know.
+        # ImageNet weights come in every published format (authors', timm,
+        # Hugging Face, mmpretrain); mmengine's load_from reads OpenMMLab
+        # files only and skips, with a warning, whatever it does not know.
+        # The loading path of the classifier's init_weights reads them all,
+        # or refuses with the reason.
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        if not hasattr(model, 'load_classifier'):
-            raise TypeError(
-                f'{type(model).__name__} cannot read SwiftFormer checkpoints '
-                "of every format; use model type 'SwiftFormerClassifier' "
-                '(configs/classification/)')
-        model.load_classifier(args.checkpoint)
-    if args.out is not None:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError('--out must be a .pkl or .pickle file')
-        from mmengine.evaluator import DumpResults
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
+        load_checkpoint(model, args.checkpoint)
+    if args.out is not None and task != 'mmseg':
+        if task == 'mmdet':
+            from mmdet.evaluation import DumpDetResults as Dump
+        else:
+            from mmengine.evaluator import DumpResults as Dump
+        runner.test_evaluator.metrics.append(Dump(out_file_path=args.out))
     runner.test()
 
 

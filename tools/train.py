@@ -18,7 +18,8 @@ from mmengine.runner import Runner
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer
 from swiftformer_mm.engine import (apply_amp, check_image_folders,
-                                  check_num_classes, check_trainable_head,
+                                  check_num_classes, check_pretrained_files,
+                                  check_trainable_head,
                                   find_resumable_checkpoint,
                                   register_exact_resume, setup_distributed,
                                   setup_task)
@@ -61,9 +62,10 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     task = setup_task(cfg)
     check_num_classes(cfg, task)
+    check_pretrained_files(cfg)
     if task == 'mmpretrain':
         check_trainable_head(cfg)
-        check_image_folders(cfg)
+        check_image_folders(cfg, splits=('train_dataloader', 'val_dataloader'))
     setup_distributed(cfg, args.launcher)
 
     if args.work_dir is not None:

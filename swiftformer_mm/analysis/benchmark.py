@@ -1,5 +1,5 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
-"""The measurements behind ``tools/benchmark.py``: latency, throughput and
+"""The measurements behind ``tools/analysis_tools/benchmark.py``: latency, throughput and
 memory of SwiftFormer against timm's ``swiftformer_*`` and ResNet-50, each
 comparison interleaved in one process (:mod:`.timing`).
 

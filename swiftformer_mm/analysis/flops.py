@@ -1,6 +1,6 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """Parameters and GMACs of SwiftFormer backbones, detectors and segmentors
-(``tools/get_flops.py``).
+(``tools/analysis_tools/get_flops.py``).
 
 Counted with mmengine's analysis (``mmengine.analysis``, fvcore's counting
 rules: one multiply-add per MAC of conv/linear/matmul; elementwise ops such

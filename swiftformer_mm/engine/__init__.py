@@ -6,16 +6,15 @@ Importing it registers ``CPUAmpOptimWrapper``, ``ExactResumeHook`` and
 """
 from .amp import CPUAmpOptimWrapper, apply_amp
 from .config import (check_image_folders, check_num_classes,
-                     check_trainable_head, drop_backbone_pretrained,
-                     setup_task)
+                     check_pretrained_files, check_trainable_head, setup_task)
 from .distributed import CPUDistributedDataParallel, setup_distributed
 from .resume import (ExactResumeHook, find_resumable_checkpoint,
                      get_rng_state, register_exact_resume, set_rng_state)
 
 __all__ = [
     'CPUAmpOptimWrapper', 'apply_amp', 'check_num_classes',
-    'check_image_folders', 'check_trainable_head',
-    'drop_backbone_pretrained', 'setup_task', 'CPUDistributedDataParallel',
+    'check_image_folders', 'check_pretrained_files', 'check_trainable_head',
+    'setup_task', 'CPUDistributedDataParallel',
     'setup_distributed', 'ExactResumeHook', 'find_resumable_checkpoint',
     'get_rng_state', 'register_exact_resume', 'set_rng_state'
 ]

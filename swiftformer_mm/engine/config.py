@@ -105,30 +105,37 @@ def check_num_classes(cfg: Config, task: str) -> None:
                     '(...)) with the classes the model should predict.')
 
 
-def drop_backbone_pretrained(cfg: Config) -> None:
-    """Do not load (nor require) the backbone's ImageNet file.
+def check_pretrained_files(cfg: Config) -> None:
+    """Stop at once if a SwiftFormer backbone's ``init_cfg`` names a local
+    file that is not there (the same check and message as the backbone's
+    ``init_weights``, which runs only after the data sets are built)."""
+    from ..models import SwiftFormer
+    backbone = cfg.get('model', {}).get('backbone')
+    if not isinstance(backbone, dict) or str(backbone.get('type', '')).split(
+            '.')[-1] != 'SwiftFormer':
+        return
+    init_cfg = backbone.get('init_cfg')
+    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+        SwiftFormer.check_pretrained_file(init_cfg.get('checkpoint'))
 
-    For evaluating or running a trained checkpoint, which holds every weight;
-    the backbone would otherwise insist on the file at build time.
-    """
-    backbone = cfg.model.get('backbone', {})
-    if isinstance(backbone.get('init_cfg'), dict) and \
-            backbone.init_cfg.get('type') == 'Pretrained':
-        backbone.init_cfg = None
 
-
-def check_image_folders(cfg: Config) -> None:
+def check_image_folders(cfg: Config,
+                        splits=('train_dataloader', 'val_dataloader',
+                                'test_dataloader')) -> None:
     """For classification datasets read from folders (mmpretrain's
-    ``ImageNet``, ``CustomDataset``), check that the folders are there and
-    laid out as the dataset will read them, before anything is built.
+    ``ImageNet``, ``CustomDataset``), check that the folders of ``splits``
+    (the data loaders the command reads) are there and laid out as the
+    dataset will read them, before anything is built.
 
     mmpretrain reads ``DATA_ROOT/SPLIT`` with the labels from
     ``DATA_ROOT/meta/SPLIT.txt`` when that file exists, else from one
     sub-folder per class; a flat ImageNet val folder without ``meta/val.txt``
     or a wrong ``data_root`` otherwise fails deep in dataset code, or (no
-    class folders) finds no images at all.
+    class folders) finds no images at all. ``tools/test.py`` reads the test
+    loader only: checking ImageNet's train folder there would refuse a user
+    who has just the val set to check downloaded weights with.
     """
-    for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+    for split in splits:
         loader = cfg.get(split)
         dataset = _unwrap_dataset(loader.get('dataset')) if isinstance(
             loader, dict) else None

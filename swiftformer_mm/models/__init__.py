@@ -4,11 +4,12 @@ import importlib
 from ..checkpoint import (convert_swiftformer_state_dict, detect_format,
                           infer_arch)
 from ..compat import mend_mmpretrain_multimodal
+from .loading import adapt_state_dict, load_checkpoint
 from .swiftformer import SwiftFormer
 
 __all__ = [
-    'SwiftFormer', 'convert_swiftformer_state_dict', 'detect_format',
-    'infer_arch'
+    'SwiftFormer', 'load_checkpoint', 'adapt_state_dict',
+    'convert_swiftformer_state_dict', 'detect_format', 'infer_arch'
 ]
 
 

@@ -13,8 +13,8 @@ Training form, in the paper's order:
 * :class:`Downsample`: the stride-2 conv between stages (authors:
   ``Embedding``).
 
-As in RepVGG and MobileOne, a block knows how to fuse itself: ``fuse()``
-returns its inference twin (``Deploy*`` below), with every BatchNorm and layer
+As in RepVGG and MobileOne, a block knows how to fuse itself:
+``switch_to_deploy()`` returns its inference twin (``Deploy*`` below), with every BatchNorm and layer
 scale folded into a neighbouring layer (arithmetic in :mod:`.fusion`). On
 eager CPU inference some blocks switch to the kernels of :mod:`.cpu_kernels`;
 the math is the same.
@@ -117,9 +117,21 @@ class EfficientAdditiveAttention(nn.Module):
         out = self.final(self.proj(global_query * key) + query)
         return out.transpose(1, 2).reshape(B, C, H, W)
 
-    def fuse(self, layer_scale: torch.Tensor) -> 'DeployAttention':
-        """The fused twin, with the block's ``layer_scale_1`` folded in."""
-        return DeployAttention.fuse(self, layer_scale)
+    def switch_to_deploy(self,
+                         layer_scale: torch.Tensor) -> 'DeployAttention':
+        """The fused twin, with the block's ``layer_scale_1`` folded into
+        ``final``; this module's layers are reused (and changed)."""
+        dim = self.to_query.in_features
+        twin = like(self.to_query, DeployAttention(dim, self.attn_formula))
+        wq, bq = weight_bias(self.to_query)
+        wk, bk = weight_bias(self.to_key)
+        set_weight_bias(twin.qk, torch.cat([wq, wk]), torch.cat([bq, bk]))
+        twin.w_g = nn.Parameter(
+            (self.w_g.detach().double() * self.scale).to(self.w_g.dtype),
+            requires_grad=False)
+        twin.proj = self.proj
+        twin.final = fold_scale_after(self.final, layer_scale)
+        return twin
 
 
 class ConvEncoder(nn.Module):
@@ -155,8 +167,16 @@ class ConvEncoder(nn.Module):
         y = self.pwconv2(self.act(self.pwconv1(y)))
         return x + self.drop_path(self.layer_scale * y)
 
-    def fuse(self) -> 'DeployConvEncoder':
-        return DeployConvEncoder.fuse(self)
+    def switch_to_deploy(self) -> 'DeployConvEncoder':
+        """The fused twin: BN folded into ``dwconv``, the layer scale into
+        ``pwconv2``; this module's layers are reused (and changed)."""
+        twin = like(self.dwconv, DeployConvEncoder(
+            self.dwconv.in_channels, self.pwconv1.out_channels))
+        twin.act = self.act
+        twin.dwconv = fold_bn_after(self.dwconv, self.norm)
+        twin.pwconv1 = self.pwconv1
+        twin.pwconv2 = fold_scale_after(self.pwconv2, self.layer_scale)
+        return twin
 
 
 class Mlp(nn.Module):
@@ -178,9 +198,15 @@ class Mlp(nn.Module):
         x = self.drop(self.act(self.fc1(self.norm1(x))))
         return self.drop(self.fc2(x))
 
-    def fuse(self, layer_scale: torch.Tensor) -> 'DeployMlp':
-        """The fused twin, with the block's ``layer_scale_2`` folded in."""
-        return DeployMlp.fuse(self, layer_scale)
+    def switch_to_deploy(self, layer_scale: torch.Tensor) -> 'DeployMlp':
+        """The fused twin: ``norm1`` folded into ``fc1``, the block's
+        ``layer_scale_2`` into ``fc2``; this module's layers are reused."""
+        twin = like(self.fc1, DeployMlp(self.fc1.in_channels,
+                                        self.fc1.out_channels))
+        twin.act = self.act
+        twin.fc1 = fold_bn_before(self.norm1, self.fc1)
+        twin.fc2 = fold_scale_after(self.fc2, layer_scale)
+        return twin
 
 
 class SwiftFormerEncoder(nn.Module):
@@ -217,11 +243,12 @@ class SwiftFormerEncoder(nn.Module):
                                  mlp.fc2.bias * scale)
         return x + self.drop_path(self.layer_scale_2 * self.linear(x))
 
-    def fuse(self) -> 'DeploySwiftFormerEncoder':
+    def switch_to_deploy(self) -> 'DeploySwiftFormerEncoder':
+        """The fused twin, each part fused by itself."""
         return DeploySwiftFormerEncoder(
-            self.local_representation.fuse(),
-            self.attn.fuse(self.layer_scale_1),
-            self.linear.fuse(self.layer_scale_2))
+            self.local_representation.switch_to_deploy(),
+            self.attn.switch_to_deploy(self.layer_scale_1),
+            self.linear.switch_to_deploy(self.layer_scale_2))
 
 
 class Downsample(nn.Module):
@@ -236,8 +263,12 @@ class Downsample(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.proj(x))
 
-    def fuse(self) -> 'DeployDownsample':
-        return DeployDownsample.fuse(self)
+    def switch_to_deploy(self) -> 'DeployDownsample':
+        """The fused twin: one conv with the BN folded in."""
+        twin = like(self.proj, DeployDownsample(self.proj.in_channels,
+                                                self.proj.out_channels))
+        twin.proj = fold_bn_after(self.proj, self.norm)
+        return twin
 
 
 # ---------------------------------------------------------- inference form
@@ -252,16 +283,6 @@ class DeployConvEncoder(nn.Module):
         self.pwconv1 = nn.Conv2d(dim, hidden_dim, 1)
         self.act = nn.GELU()
         self.pwconv2 = nn.Conv2d(hidden_dim, dim, 1)
-
-    @classmethod
-    def fuse(cls, block: ConvEncoder) -> 'DeployConvEncoder':
-        new = like(block.dwconv,
-                   cls(block.dwconv.in_channels, block.pwconv1.out_channels))
-        new.act = block.act
-        new.dwconv = fold_bn_after(block.dwconv, block.norm)
-        new.pwconv1 = block.pwconv1
-        new.pwconv2 = fold_scale_after(block.pwconv2, block.layer_scale)
-        return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.dwconv(x)
@@ -283,14 +304,6 @@ class DeployMlp(nn.Module):
         self.act = nn.GELU()
         self.fc2 = nn.Conv2d(hidden_dim, dim, 1)
 
-    @classmethod
-    def fuse(cls, mlp: Mlp, layer_scale: torch.Tensor) -> 'DeployMlp':
-        new = like(mlp.fc1, cls(mlp.fc1.in_channels, mlp.fc1.out_channels))
-        new.act = mlp.act
-        new.fc1 = fold_bn_before(mlp.norm1, mlp.fc1)
-        new.fc2 = fold_scale_after(mlp.fc2, layer_scale)
-        return new
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
 
@@ -311,21 +324,6 @@ class DeployAttention(nn.Module):
         self.w_g = nn.Parameter(torch.zeros(dim, 1), requires_grad=False)
         self.proj = nn.Linear(dim, dim)
         self.final = nn.Linear(dim, dim)
-
-    @classmethod
-    def fuse(cls, attn: EfficientAdditiveAttention,
-             layer_scale: torch.Tensor) -> 'DeployAttention':
-        dim = attn.to_query.in_features
-        new = like(attn.to_query, cls(dim, attn.attn_formula))
-        wq, bq = weight_bias(attn.to_query)
-        wk, bk = weight_bias(attn.to_key)
-        set_weight_bias(new.qk, torch.cat([wq, wk]), torch.cat([bq, bk]))
-        new.w_g = nn.Parameter(
-            (attn.w_g.detach().double() * attn.scale).to(attn.w_g.dtype),
-            requires_grad=False)
-        new.proj = attn.proj
-        new.final = fold_scale_after(attn.final, layer_scale)
-        return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if use_fast_path(x) and is_channels_last(x):
@@ -378,10 +376,6 @@ class DeploySwiftFormerEncoder(nn.Module):
         self.attn = attn
         self.linear = linear
 
-    @classmethod
-    def fuse(cls, block: SwiftFormerEncoder) -> 'DeploySwiftFormerEncoder':
-        return block.fuse()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.local_representation(x)
         x = x + self.attn(x)
@@ -399,13 +393,6 @@ class DeployDownsample(nn.Module):
         super().__init__()
         self.proj = nn.Conv2d(in_channels, out_channels, 3, stride=2,
                               padding=1)
-
-    @classmethod
-    def fuse(cls, down: Downsample) -> 'DeployDownsample':
-        new = cls.__new__(cls)
-        nn.Module.__init__(new)
-        new.proj = fold_bn_after(down.proj, down.norm)
-        return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x)

@@ -21,18 +21,16 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
-from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checkpoint import convert_swiftformer_state_dict, read_state_dict
-from ..checkpoint.matching import check_attn_formula, select_matching
 from .blocks import (ConvEncoder, Downsample, SwiftFormerEncoder,
                      validate_attn_formula)
 from .cpu_kernels import use_fast_path
 from .fusion import fold_bn_after, fuse_training_weights_on_load
 from .grad_checkpoint import checkpointed
+from .loading import load_checkpoint
 
 
 class SwiftFormer(BaseModule):
@@ -79,7 +77,7 @@ class SwiftFormer(BaseModule):
             compute. Defaults to False.
         deploy (bool): Build the inference form (BatchNorms and layer scales
             folded, see :meth:`switch_to_deploy`). Its weights load from
-            a deploy checkpoint (``tools/deploy_checkpoint.py``) or from any
+            a deploy checkpoint (``tools/model_converters/deploy_checkpoint.py``) or from any
             training-form checkpoint, which is fused while loading. Same as
             calling :meth:`switch_to_deploy` on a trained model. Inference
             only. Defaults to False.
@@ -153,7 +151,6 @@ class SwiftFormer(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
-        self._check_pretrained_file(init_cfg)
 
         c0 = widths[0]
         self.patch_embed = nn.Sequential(
@@ -253,12 +250,14 @@ class SwiftFormer(BaseModule):
         return resolved
 
     @staticmethod
-    def _check_pretrained_file(init_cfg) -> None:
-        """Fail at build time, before any data is loaded, on a missing file."""
-        if not isinstance(init_cfg, dict) or init_cfg.get(
-                'type') != 'Pretrained':
-            return
-        path = init_cfg.get('checkpoint')
+    def check_pretrained_file(path) -> None:
+        """Raise ``FileNotFoundError`` with the fix if ``init_cfg``'s
+        checkpoint ``path`` is a local path that does not exist.
+
+        :meth:`init_weights` calls it, so every launcher stops on a missing
+        file before the first batch; ``tools/train.py`` calls it before it
+        builds anything, so that no data is read at all.
+        """
         if isinstance(path, str) and '://' not in path and not osp.exists(
                 path):
             raise FileNotFoundError(
@@ -283,12 +282,20 @@ class SwiftFormer(BaseModule):
         mmengine's generic ``Pretrained`` initialiser only understands
         OpenMMLab layouts and merely warns when nothing matches; here the
         format is detected, keys are mapped, and anything that would leave
-        weights random raises :class:`~swiftformer_mm.checkpoint.CheckpointError`.
+        weights random raises :class:`~swiftformer_mm.checkpoint.CheckpointError`
+        (see :mod:`.loading`).
+
+        The file is read here and nowhere else: building the model never
+        touches the file system, so inference and testing from a trained
+        checkpoint (which never call ``init_weights``) need no ImageNet file.
+        A training run calls this before its first batch (mmengine's Runner,
+        whatever launches it), and stops on a missing file with the fix.
         """
         if not (isinstance(self.init_cfg, dict)
                 and self.init_cfg.get('type') == 'Pretrained'):
             super().init_weights()
             return
+        self.check_pretrained_file(self.init_cfg.get('checkpoint'))
         if self.deploy:
             # Load into the training form, then fuse.
             twin = self.training_twin(init_cfg=self.init_cfg)
@@ -296,23 +303,9 @@ class SwiftFormer(BaseModule):
             self.load_state_dict(twin.switch_to_deploy().state_dict())
             self._is_init = True
             return
-        logger = MMLogger.get_current_instance()
-        path = self.init_cfg['checkpoint']
-        state_dict, meta = read_state_dict(
-            path, map_location=self.init_cfg.get('map_location', 'cpu'))
-        state_dict, fmt = convert_swiftformer_state_dict(
-            state_dict, prefix=self.init_cfg.get('prefix'))
-        check_attn_formula(path, fmt, meta, self.attn_formula)
-        # Output norms are not part of a classification checkpoint; anything
-        # else missing means the file is not a complete SwiftFormer.
-        out_norms = [f'norm{self.stage_network_indices[i]}.'
-                     for i in self.out_indices]
-        usable = select_matching(path, fmt, state_dict, self.state_dict(),
-                                 self.arch, self.arch_settings, out_norms)
-        self.load_state_dict(usable, strict=False)
-        logger.info(f'SwiftFormer: loaded {len(usable)}/'
-                    f'{len(self.state_dict())} tensors from {fmt} checkpoint '
-                    f'{path}')
+        load_checkpoint(self, self.init_cfg['checkpoint'],
+                        prefix=self.init_cfg.get('prefix'),
+                        map_location=self.init_cfg.get('map_location', 'cpu'))
         self._is_init = True
 
     # --------------------------------------------------------------- forward
@@ -375,8 +368,9 @@ class SwiftFormer(BaseModule):
         """Fold every BatchNorm and layer scale into its neighbouring layer,
         in place, and return ``self``.
 
-        Each block fuses itself (``block.fuse()``, see :mod:`.blocks`); the
-        stem's two conv -> BN pairs are folded here. Uses the BN running
+        Each block fuses itself (``block.switch_to_deploy()`` returns its
+        inference twin, see :mod:`.blocks`); the stem's two conv -> BN
+        pairs are folded here. Uses the BN running
         statistics (eval-mode semantics). The output norms ``norm0/2/4/6``
         stay: they follow a residual sum and have nothing to fold into. The
         result is for inference; training it is not supported.
@@ -389,10 +383,10 @@ class SwiftFormer(BaseModule):
         stem[1], stem[4] = nn.Identity(), nn.Identity()
         for idx, layer in enumerate(self.network):
             if isinstance(layer, Downsample):
-                self.network[idx] = layer.fuse()
+                self.network[idx] = layer.switch_to_deploy()
             else:
                 for j, block in enumerate(layer):
-                    layer[j] = block.fuse()
+                    layer[j] = block.switch_to_deploy()
         for p in self.parameters():
             p.requires_grad = False
         self.deploy = True

@@ -7,23 +7,23 @@ other processes on a shared machine hits all candidates alike. Run it on an
 idle machine for absolute numbers; the ratios are the robust part.
 
     # backbone: ours (training form, deploy form) vs timm vs ResNet-50 trunk
-    python tools/benchmark.py backbone [--arch l1] [--device cpu|cuda]
+    python tools/analysis_tools/benchmark.py backbone [--arch l1] [--device cpu|cuda]
         [--sizes 224x224 800x1344] [--batch 1 8] [--repeats 15] [--compile]
         [--channels-last]
     # per-image inference of Mask R-CNN (L1 vs R-50) and Semantic FPN
-    python tools/benchmark.py detector [--repeats 5]
-    python tools/benchmark.py segmentor [--repeats 5]
+    python tools/analysis_tools/benchmark.py detector [--repeats 5]
+    python tools/analysis_tools/benchmark.py segmentor [--repeats 5]
     # peak memory of a training step, with and without with_cp
-    python tools/benchmark.py memory [--arch l1] [--size 512x512 --batch 2]
+    python tools/analysis_tools/benchmark.py memory [--arch l1] [--size 512x512 --batch 2]
     # whole models deployed with mmdeploy vs PyTorch eager, end to end
-    python tools/benchmark.py deployed --task segmentor|detector [--arch l1]
+    python tools/analysis_tools/benchmark.py deployed --task segmentor|detector [--arch l1]
         [--size 512x512] [--backends onnxruntime openvino]
     # training-step cost of keeping unread levels' norms in the graph
-    python tools/benchmark.py tie [--arch l1] [--size 512x512 --batch 2]
+    python tools/analysis_tools/benchmark.py tie [--arch l1] [--size 512x512 --batch 2]
     # torch.compile: graph breaks of the backbone (training and deploy form)
-    python tools/benchmark.py compile [--arch xs]
+    python tools/analysis_tools/benchmark.py compile [--arch xs]
     # where the time goes (torch.profiler), top ops of the deploy form
-    python tools/benchmark.py profile [--arch l1] [--size 800x1344]
+    python tools/analysis_tools/benchmark.py profile [--arch l1] [--size 800x1344]
 
 The "authors' code" comparison: their model file no longer imports with
 current timm (``timm.models.layers.helpers`` is gone); timm's
@@ -37,13 +37,10 @@ maximum 100 detections into the mask head for both backbones.
 """
 import argparse
 import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from swiftformer_mm.analysis import benchmark  # noqa: E402
+from swiftformer_mm.analysis import benchmark
 
 
 def main():

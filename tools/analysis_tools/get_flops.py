@@ -6,11 +6,11 @@ rules: one multiply-add per MAC of conv/linear/matmul; elementwise ops such
 as GELU and the L2 normalisations are not counted, as in the paper's figures).
 
     # every arch at 224x224, against the paper (default)
-    python tools/get_flops.py
-    python tools/get_flops.py --arch l1 --shape 800 1344 [--deploy]
+    python tools/analysis_tools/get_flops.py
+    python tools/analysis_tools/get_flops.py --arch l1 --shape 800 1344 [--deploy]
     # a detector / segmentor config at its input size (H W)
-    python tools/get_flops.py --config configs/detection/mask_rcnn_swiftformer_l1.py --shape 800 1344
-    python tools/get_flops.py --config configs/segmentation/semantic_fpn_swiftformer_l1.py --shape 512 512
+    python tools/analysis_tools/get_flops.py --config configs/detection/mask_rcnn_swiftformer_l1.py --shape 800 1344
+    python tools/analysis_tools/get_flops.py --config configs/segmentation/semantic_fpn_swiftformer_l1.py --shape 512 512
 
 With ``--config``, the backbone's pretrained file is not needed (weights do
 not change the count). The whole model is traced in ``tensor`` mode (for
@@ -20,13 +20,10 @@ the backbone and backbone+neck figures are exact.
 """
 import argparse
 import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from swiftformer_mm.analysis.flops import arch_table, config_figures  # noqa: E402
+from swiftformer_mm.analysis.flops import arch_table, config_figures
 
 
 def main():

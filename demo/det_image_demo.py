@@ -1,7 +1,7 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """Draw a detector's boxes and masks on images (mmdet's DetInferencer).
 
-    python tools/det_image_demo.py IMAGE [IMAGE ...] CONFIG CHECKPOINT \
+    python demo/det_image_demo.py IMAGE [IMAGE ...] CONFIG CHECKPOINT \
         [--out-dir outputs/det_demo] [--score-thr 0.3] [--device cpu]
 
 IMAGE may be a file or a folder (every image in it). One picture per image is
@@ -18,7 +18,6 @@ import numpy as np
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer, safe checkpoint loading
 from swiftformer_mm.inputs import load_image
-from swiftformer_mm.engine import drop_backbone_pretrained
 
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -70,7 +69,6 @@ def main():
     from mmdet.apis import DetInferencer
 
     cfg = Config.fromfile(args.config)
-    drop_backbone_pretrained(cfg)  # the checkpoint holds every weight
     inferencer = DetInferencer(model=cfg, weights=args.checkpoint,
                                device=args.device, show_progress=False)
     files = image_files(args.inputs)

@@ -1,9 +1,9 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """Convert any supported SwiftFormer checkpoint to an OpenMMLab backbone file.
 
-    python tools/convert_checkpoint.py SwiftFormer_L1.pth swiftformer_l1_mm.pth
-    python tools/convert_checkpoint.py hf/model.safetensors out.pth
-    python tools/convert_checkpoint.py first_release_l1.pth out.pth \\
+    python tools/model_converters/convert_checkpoint.py SwiftFormer_L1.pth swiftformer_l1_mm.pth
+    python tools/model_converters/convert_checkpoint.py hf/model.safetensors out.pth
+    python tools/model_converters/convert_checkpoint.py first_release_l1.pth out.pth \\
         --attn-formula legacy
 
 Input: the authors' release (raw or wrapped in model/model_ema/state_dict),
@@ -23,7 +23,7 @@ from swiftformer_mm.checkpoint import (FORMAT_ATTN_FORMULA, atomic_write,
                                        convert_swiftformer_state_dict,
                                        infer_arch, read_state_dict)
 from swiftformer_mm.checkpoint.matching import describe_arch
-from swiftformer_mm.models import SwiftFormer
+from swiftformer_mm.models import SwiftFormer, adapt_state_dict
 
 
 def parse_args():
@@ -50,13 +50,12 @@ def convert(src: str, dst: str, attn_formula=None, prefix=None) -> dict:
     if arch is None:
         raise SystemExit(f'{src}: cannot tell the SwiftFormer arch from its '
                          'weights; is it complete?')
-    # Loading through the backbone applies every check a training run does
+    # The backbone's loading path applies every check a training run does
     # (arch, shapes, completeness, attention formula).
-    model = SwiftFormer(arch, attn_formula=formula, init_cfg=dict(
-        type='Pretrained', checkpoint=src, prefix=prefix))
-    model.init_weights()
-    weights = {f'backbone.{k}': v for k, v in model.state_dict().items()
-               if k in converted}
+    model = SwiftFormer(arch, attn_formula=formula)
+    usable, _ = adapt_state_dict(model, state_dict, meta, source=src,
+                                 prefix=prefix)
+    weights = {f'backbone.{k}': v for k, v in usable.items()}
     out_meta = dict(arch=arch, attn_formula=formula, source=osp.basename(src),
                     source_format=fmt)
     buf = io.BytesIO()

@@ -1,7 +1,7 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """Segment one image with a trained segmentor and save a picture of the mask.
 
-    python tools/seg_image_demo.py IMAGE CONFIG CHECKPOINT [--out FILE]
+    python demo/seg_image_demo.py IMAGE CONFIG CHECKPOINT [--out FILE]
         [--device cpu] [--opacity 0.5]
 
 Uses mmseg's ``MMSegInferencer``; the picture is the image with the predicted
@@ -17,7 +17,6 @@ from mmengine.config import Config
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer, safe torch.load
 from swiftformer_mm.inputs import load_image
-from swiftformer_mm.engine import drop_backbone_pretrained
 
 
 def parse_args():
@@ -42,7 +41,6 @@ def main():
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} file not found: {path!r}')
     cfg = Config.fromfile(args.config)
-    drop_backbone_pretrained(cfg)  # the checkpoint holds every weight
 
     import mmcv
     from mmseg.apis import MMSegInferencer
