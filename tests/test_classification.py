@@ -297,7 +297,7 @@ def test_demo_trains_and_tools_test_reads_an_authors_checkpoint(tmp_path):
          'default_hooks.checkpoint.interval=2', *options)
     ckpt = tmp_path / 'work' / 'epoch_2.pth'
 
-    def top1(path):
+    def top1(path, options):
         log = tool(osp.join(ROOT, 'tools/test.py'), config, str(path),
                    '--work-dir', 'test', '--cfg-options', *options)
         assert 'SwiftFormerClassifier: loaded' in log
@@ -310,7 +310,14 @@ def test_demo_trains_and_tools_test_reads_an_authors_checkpoint(tmp_path):
     model = MODELS.build(Config.fromfile(config).model)
     model.load_state_dict(state['state_dict'])
     torch.save(authors_layout(model), tmp_path / 'authors.pth')
-    assert top1(ckpt) == top1(tmp_path / 'authors.pth')
+    # A user checking downloaded weights has the val set only: test.py reads
+    # the test split and must not ask for the train folder.
+    val_only = tmp_path / 'val_only'
+    val_only.mkdir()
+    (val_only / 'val').symlink_to(data / 'val')
+    assert top1(ckpt, options) == top1(
+        tmp_path / 'authors.pth',
+        [option.replace(str(data), str(val_only)) for option in options])
 
 
 def test_mmpretrain_models_import_with_this_transformers():

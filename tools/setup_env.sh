@@ -30,7 +30,7 @@ STAMP="$(stamp_of)"
 STAMP_FILE="$VENV/.swiftformer_mm_stamp"
 
 if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] &&
-   "$VENV/bin/python" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, mmdeploy, openvino, timm, swiftformer_mm" 2>/dev/null; then
+   "$VENV/bin/python" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, mmdeploy, openvino, timm, mim, seaborn, swiftformer_mm" 2>/dev/null; then
   echo "[setup] environment in $VENV is up to date"
   exit 0
 fi
@@ -81,6 +81,14 @@ pip_install -e "$ROOT[tests]"
 echo "[setup] mmdeploy, OpenVINO"
 pip_install --no-deps mmdeploy
 pip_install aenum openvino openvino-telemetry
+
+# mim (`mim train/test/run mmdet|mmseg ...` runs those libraries' own tools
+# on our configs): without its dependency opendatalab, whose pins would
+# downgrade setuptools (mim imports pkg_resources) and others; what mim and
+# mmdet's analysis tools import is installed here.
+echo "[setup] openmim"
+pip_install --no-deps openmim
+pip_install tabulate pandas seaborn "click<9.1"
 
 "$PY" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, timm, swiftformer_mm; print('[setup] ok: torch', __import__('torch').__version__, 'mmcv', mmcv.__version__, 'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__, 'mmpretrain', mmpretrain.__version__)"
 echo "$STAMP" > "$STAMP_FILE"
