@@ -1,19 +1,29 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """Deploy a trained detector or segmentor with mmdeploy, mmdeploy's interface:
 
-    python tools/deploy.py DEPLOY_CFG MODEL_CFG CHECKPOINT IMAGE --work-dir DIR [--device cpu]
+    python tools/deploy.py DEPLOY_CFG MODEL_CFG CHECKPOINT IMAGE --work-dir DIR
+        [--device cpu] [--sizes HxW ...]
 
 Writes DIR/end2end.onnx (plus DIR/end2end.xml/.bin for OpenVINO), with the
-SwiftFormer backbone in its fused deploy form, then runs PyTorch and the
-backend on IMAGE and prints how far apart their predictions are. Deploy
-configs are in configs/deploy/; evaluate the result with tools/deploy_test.py.
+SwiftFormer backbone in its fused deploy form, then runs PyTorch (the
+checkpoint as mmdet/mmseg run it) and the backend on IMAGE, and on IMAGE
+resized to other sizes and aspect ratios (--sizes; by default two, neither
+a multiple of 32), and prints how far apart their predictions are: a
+dynamic-shape model must agree at every size. Deploy configs are in
+configs/deploy/; evaluate the result with tools/deploy_test.py.
 """
 import argparse
-import json
 import time
 
-import swiftformer_mm  # noqa: F401  registers the models
+from swiftformer_mm.analysis.timing import parse_size
 from swiftformer_mm.export import pipeline
+from swiftformer_mm.inputs import load_image
+
+
+def other_sizes(h: int, w: int):
+    """Two sizes of other aspect ratios than ``h x w``, odd numbers."""
+    return [((h * 3 // 4) | 1, (w * 5 // 4) | 1),
+            ((h * 5 // 4) | 1, (w * 2 // 3) | 1)]
 
 
 def main():
@@ -26,17 +36,30 @@ def main():
                         help='where the deployed files go')
     parser.add_argument('--device', default='cpu',
                         help='device of the PyTorch model (cpu)')
+    parser.add_argument('--sizes', nargs='*', type=parse_size,
+                        help='HxW sizes to resize IMAGE to for the '
+                        'comparison (default: two other aspect ratios; '
+                        'none for a static-shape config)')
     args = parser.parse_args()
     start = time.time()
     files = pipeline.export(args.deploy_cfg, args.model_cfg, args.checkpoint,
                             args.img, args.work_dir, args.device)
     print(f'deployed to {", ".join(files)} in {time.time() - start:.0f} s')
-    ours, theirs = pipeline.predict_both(args.deploy_cfg, args.model_cfg,
-                                         args.checkpoint, files, args.img,
-                                         args.device)
-    stats = pipeline.compare(ours, theirs)
-    print('PyTorch vs backend on', args.img + ':',
-          json.dumps(stats, indent=1))
+    deploy_cfg, _ = pipeline.load_configs(args.deploy_cfg, args.model_cfg)
+    sizes = args.sizes
+    if sizes is None:
+        static = deploy_cfg.onnx_config.get('input_shape') is not None
+        sizes = [] if static else other_sizes(*load_image(args.img).shape[:2])
+    rows = pipeline.compare_at_sizes(args.deploy_cfg, args.model_cfg,
+                                     args.checkpoint, files, args.img, sizes,
+                                     args.device)
+    keys = list(rows[0])
+    print(f'\nPyTorch vs {deploy_cfg.backend_config.type} on {args.img}:\n')
+    print('| ' + ' | '.join(keys) + ' |')
+    print('|' + '---|' * len(keys))
+    for row in rows:
+        print('| ' + ' | '.join(f'{v:.4f}' if isinstance(v, float) else str(v)
+                                for v in row.values()) + ' |')
 
 
 if __name__ == '__main__':

@@ -344,8 +344,8 @@ def bench_deployed(args):
             from mmdeploy.apis.utils import build_task_processor
             processor = build_task_processor(cfg, deploy_cfg, 'cpu')
             data, _ = processor.create_input(image, None)
-            candidates[backend] = processor.build_backend_model(
-                files, processor.update_data_preprocessor)
+            candidates[backend] = pipeline.build_backend_model(
+                processor, files)
     deployed = switch_to_deploy(copy.deepcopy(model))
     models = {'PyTorch eager (training form)': model,
               'PyTorch eager (deploy form)': deployed, **candidates}

@@ -13,23 +13,29 @@ and only while deploying (:func:`mmdeploy_patched`). mmdeploy is not copied.
    library links its own ONNX Runtime 1.15 next to the installed one. The
    graphs exported here use standard ONNX ops only (RoiAlign,
    NonMaxSuppression, ...; checked by the tests), so it is not loaded.
-4. mmdeploy's RPN rewrite (``RPNHead.predict_by_feat``) drops proposals
-   scoring below ``test_cfg.rpn.score_thr``, falling back to the deploy
-   config's threshold for final detections (0.05) where the model config
-   has none, which is always: mmdet's RPN applies no score threshold at
-   all. :func:`match_mmdet_rpn` sets ``score_thr=0`` on the RPN's test
-   config, which mmdet ignores and mmdeploy then honours (measured on the
-   demo Mask R-CNN: box/mask AP 28.5/39.0 deployed against 27.9/38.3 in
-   PyTorch before, 27.7/38.5 after).
+4. Where mmdeploy's graphs compute something else than mmdet/mmseg
+   (sizes frozen by tracing, UPerNet's pooling, the RPN's and the RoI
+   head's NMS, the DETR family's ``grid_sample``): the rewrites of
+   :mod:`.rewriters`, which are active only inside :func:`mmdeploy_patched`.
 5. mmdeploy's segmentation model takes the class map (argmax) first and
    resizes it to the image with nearest neighbours; mmseg crops the padding,
    resizes the logits bilinearly and then takes the argmax. On the demo set
    this cost 1.2 mIoU. With a deploy config that exports logits
-   (``with_argmax=False``), :func:`_pack_seg_result` does what mmseg does.
+   (``with_argmax=False``), :func:`_pack_seg_result` does what mmseg does
+   (:func:`~.seg_postprocess.logits_to_labels`); with
+   ``resize_to_input=False`` too, the graph ends at the decode head and the
+   host does both resizes.
 6. OpenVINO 2025+ removed the Model Optimizer (``mo``) that mmdeploy's
    converter runs, and ``openvino.inference_engine`` that its wrapper uses.
    The converter is replaced by ``openvino.convert_model`` on the ONNX file,
    the wrapper by :class:`OpenVINORuntimeWrapper` on ``openvino.Core``.
+7. Leaving a rewrite context, mmdeploy pops from torch.fx's
+   ``_wrapped_fns_to_patch`` as many entries as were added during the
+   export, with ``list.pop(-1)``; since torch 2.x it is a dict
+   (``KeyError: -1``). The entries added then are those of modules first
+   imported during an export (timm's ``torch.fx.wrap`` calls, when mmdet
+   imports it) and must stay; mmdeploy adds none to a dict. Its exit runs
+   with the count taken at exit.
 """
 import contextlib
 import functools
@@ -40,15 +46,7 @@ import torch
 from mmdeploy.backend.base import BaseWrapper
 
 from ..compat import mend_mmpretrain_multimodal
-
-
-def match_mmdet_rpn(model_cfg) -> None:
-    """No score threshold on RPN proposals in the exported graph, as in
-    mmdet (see 4. above); in place, for mmdet model configs with an RPN."""
-    test_cfg = model_cfg.get('model', {}).get('test_cfg') or {}
-    rpn = test_cfg.get('rpn')
-    if isinstance(rpn, dict) and 'score_thr' not in rpn:
-        rpn['score_thr'] = 0.
+from .seg_postprocess import logits_to_labels
 
 
 def _cast_long(g, input, non_blocking):  # noqa: A002 - torch's signature
@@ -103,18 +101,16 @@ def _pack_seg_result(self, batch_outputs, data_samples):
     """mmdeploy's ``End2EndModel.pack_result`` for segmentation, with
     mmseg's post-processing of logits (see 5. above)."""
     from mmengine.structures import PixelData
-    from mmseg.models.utils import resize
     from mmdeploy.utils import get_codebase_config
-    if get_codebase_config(self.deploy_cfg).get('with_argmax', True):
+    codebase = get_codebase_config(self.deploy_cfg)
+    if codebase.get('with_argmax', True):
         return _ORIGINAL['pack_result'](self, batch_outputs, data_samples)
     for logits, data_sample in zip(batch_outputs, data_samples):
-        h, w = data_sample.metainfo['img_shape']
-        logits = resize(logits[None, :, :h, :w].float(),
-                        size=data_sample.metainfo['ori_shape'],
-                        mode='bilinear', align_corners=False)[0]
-        data_sample.set_data(dict(
-            seg_logits=PixelData(data=logits),
-            pred_sem_seg=PixelData(data=logits.argmax(0, keepdim=True))))
+        labels = logits_to_labels(
+            logits, data_sample.metainfo,
+            align_corners=codebase.get('decode_align_corners', False),
+            threshold=codebase.get('decode_threshold', 0.3))
+        data_sample.set_data(dict(pred_sem_seg=PixelData(data=labels)))
     return data_samples
 
 
@@ -131,6 +127,8 @@ def _openvino_build_wrapper(cls, backend_files, device='cpu',
 def mmdeploy_patched():
     """Apply the mends above for the duration of a deployment step."""
     mend_mmpretrain_multimodal()  # mmdeploy's mmdet imports mmpretrain
+    from . import rewriters  # registers them, inactive until here
+    from mmdeploy.core.rewriters import function_rewriter
     added = [m for m in _opset9_modules() if not hasattr(m, '_cast_Long')]
     for module in added:
         module._cast_Long = _cast_long
@@ -142,17 +140,28 @@ def mmdeploy_patched():
     from mmdeploy.codebase.mmseg.deploy import segmentation_model
     seg_model = segmentation_model.End2EndModel
     _ORIGINAL.setdefault('pack_result', seg_model.pack_result)
+    rewriter_exit = function_rewriter.FunctionRewriter.exit
+
+    def exit_keeping_fx_wraps(self):
+        if isinstance(function_rewriter._wrapped_fns_to_patch, dict):
+            self._ori_fx_wrap_num = len(function_rewriter._wrapped_fns_to_patch)
+        return rewriter_exit(self)
+
     saved = [(ort_wrapper, 'get_ops_path', ort_wrapper.get_ops_path),
+             (function_rewriter.FunctionRewriter, 'exit', rewriter_exit),
              (ov_manager.OpenVINOManager, 'build_wrapper',
               ov_manager.OpenVINOManager.__dict__['build_wrapper']),
              (seg_model, 'pack_result', _ORIGINAL['pack_result'])]
     ort_wrapper.get_ops_path = lambda: ''
+    function_rewriter.FunctionRewriter.exit = exit_keeping_fx_wraps
     seg_model.pack_result = _pack_seg_result
     ov_manager.OpenVINOManager.build_wrapper = classmethod(
         _openvino_build_wrapper)
+    rewriters.Deploying.active = True
     try:
         yield
     finally:
+        rewriters.Deploying.active = False
         torch.onnx.export = export
         for module in added:
             del module._cast_Long

@@ -10,7 +10,7 @@ configs, the checkpoint, the image, the backend, a static input shape.
 import copy
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -19,8 +19,7 @@ from mmengine.hooks import Hook
 from mmengine.utils import ProgressBar
 
 from ..inputs import load_image
-from .mmdeploy_compat import (match_mmdet_rpn, mmdeploy_patched,
-                              onnx_to_openvino)
+from .mmdeploy_compat import mmdeploy_patched, onnx_to_openvino
 
 #: Backends this project deploys to, and how to get each.
 BACKENDS = {
@@ -35,11 +34,18 @@ class DeployError(ValueError):
 
 
 def load_configs(deploy_cfg, model_cfg):
-    deploy_cfg = deploy_cfg if isinstance(deploy_cfg, Config) else \
-        Config.fromfile(deploy_cfg)
+    """Both configs; for segmentation, the deploy config also records the
+    decode head's ``align_corners`` and ``threshold``, which the host-side
+    post-processing needs (:func:`~.seg_postprocess.logits_to_labels`)."""
+    deploy_cfg = copy.deepcopy(deploy_cfg) if isinstance(
+        deploy_cfg, Config) else Config.fromfile(deploy_cfg)
     model_cfg = copy.deepcopy(model_cfg) if isinstance(
         model_cfg, Config) else Config.fromfile(model_cfg)
-    match_mmdet_rpn(model_cfg)
+    codebase = deploy_cfg.get('codebase_config', {})
+    head = model_cfg.get('model', {}).get('decode_head')
+    if codebase.get('type') == 'mmseg' and isinstance(head, dict):
+        codebase['decode_align_corners'] = head.get('align_corners', False)
+        codebase['decode_threshold'] = head.get('threshold') or 0.3
     return deploy_cfg, model_cfg
 
 
@@ -58,6 +64,14 @@ def check_inputs(deploy_cfg: Config, model_cfg: Config,
             f'deploy/ for {scope} ('
             + ('instance-seg_*' if scope == 'mmdet' else 'segmentation_*')
             + ').')
+    codebase_cfg = deploy_cfg.get('codebase_config', {})
+    if not codebase_cfg.get('resize_to_input', True) and codebase_cfg.get(
+            'with_argmax', True):
+        raise DeployError(
+            'codebase_config has resize_to_input=False with with_argmax=True:'
+            ' the class map would be taken at the decode head\'s 1/4 '
+            'resolution. Set with_argmax=False (the logits are resized to '
+            'the image, then the argmax is taken, as mmseg does).')
     backend = deploy_cfg.get('backend_config', {}).get('type')
     if backend not in BACKENDS:
         gpu = ' and an NVIDIA GPU' if backend in ('tensorrt', 'pplnn') else ''
@@ -146,51 +160,117 @@ def _outputs(result) -> Dict[str, np.ndarray]:
     return out
 
 
-def compare(pytorch: Dict[str, np.ndarray],
-            backend: Dict[str, np.ndarray]) -> Dict[str, float]:
-    """How far a backend's prediction is from PyTorch's on one image."""
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (n, 4) with every box of ``b`` (m, 4)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2]).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(-1)
+    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
+
+
+def compare(pytorch: Dict[str, np.ndarray], backend: Dict[str, np.ndarray],
+            min_score: float = 0.3) -> Dict[str, float]:
+    """How far a backend's prediction is from PyTorch's on one image.
+
+    Segmentation: the share of pixels with the same label. Detection: every
+    detection scoring at least ``min_score`` on either side is matched to
+    the other side's detection of the same label with the highest IoU;
+    ``min_matched_iou`` is the worst such match (1.0: the same boxes, 0.0:
+    a detection without a counterpart), ``max_score_diff`` compares the
+    matched scores.
+    """
     if 'sem_seg' in pytorch:
         return dict(pixels_equal=float(
             (pytorch['sem_seg'] == backend['sem_seg']).mean()))
-    n = min(len(pytorch['scores']), len(backend['scores']))
-    stats = dict(detections_pytorch=len(pytorch['scores']),
-                 detections_backend=len(backend['scores']))
-    if n:
-        # both are sorted by score; compare the common top n
-        stats['max_box_diff_px'] = float(np.abs(
-            pytorch['bboxes'][:n] - backend['bboxes'][:n]).max())
-        stats['max_score_diff'] = float(np.abs(
-            pytorch['scores'][:n] - backend['scores'][:n]).max())
-        stats['labels_equal'] = float(
-            (pytorch['labels'][:n] == backend['labels'][:n]).mean())
-        if 'masks' in pytorch and 'masks' in backend:
-            a, b = pytorch['masks'][:n], backend['masks'][:n]
-            inter = (a & b).reshape(n, -1).sum(1)
-            union = (a | b).reshape(n, -1).sum(1)
-            stats['mean_mask_iou'] = float(np.mean(
-                np.where(union > 0, inter / np.maximum(union, 1), 1.)))
+    stats = dict(detections_pytorch=int((pytorch['scores'] >= min_score).sum()),
+                 detections_backend=int((backend['scores'] >= min_score).sum()))
+    worst, score_diff = 1.0, 0.0
+    for mine, other in ((pytorch, backend), (backend, pytorch)):
+        keep = mine['scores'] >= min_score
+        if not keep.any():
+            continue
+        iou = _box_iou(mine['bboxes'][keep], other['bboxes'])
+        iou = np.where(mine['labels'][keep][:, None] == other['labels'][None],
+                       iou, 0.)
+        best = iou.argmax(1) if iou.shape[1] else np.zeros(len(iou), int)
+        matched = iou.max(1) if iou.shape[1] else np.zeros(len(iou))
+        worst = min(worst, float(matched.min()))
+        if iou.shape[1]:
+            score_diff = max(score_diff, float(np.abs(
+                mine['scores'][keep] - other['scores'][best]).max()))
+    stats.update(min_matched_iou=worst, max_score_diff=score_diff)
     return stats
 
 
+def pads_in_graph(model_cfg: Config) -> bool:
+    """Whether the exported graph pads the image itself (mmdet's one- and
+    two-stage detectors, see :mod:`.rewriters`)."""
+    if model_cfg.get('default_scope') != 'mmdet':
+        return False
+    from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
+    from mmdet.registry import MODELS
+    detector = MODELS.get(model_cfg.model.type)
+    return isinstance(detector, type) and issubclass(
+        detector, (SingleStageDetector, TwoStageDetector))
+
+
+def build_backend_model(processor, backend_files: List[str]):
+    """mmdeploy's backend model of ``processor``'s task; for a graph that
+    pads the image itself, its data preprocessor does not pad."""
+    def update(data_preprocessor):
+        data_preprocessor = processor.update_data_preprocessor(
+            data_preprocessor)
+        if pads_in_graph(processor.model_cfg):
+            data_preprocessor['pad_size_divisor'] = 1
+        return data_preprocessor
+    return processor.build_backend_model(backend_files, update)
+
+
 def predict_both(deploy_cfg, model_cfg, checkpoint: str,
-                 backend_files: List[str], image: str,
-                 device: str = 'cpu'):
-    """Run PyTorch (the checkpoint) and the backend on ``image``; return
-    ``(pytorch outputs, backend outputs)``."""
+                 backend_files: List[str], images: Sequence,
+                 device: str = 'cpu') -> List[tuple]:
+    """Run PyTorch (the checkpoint, as mmdet/mmseg run it) and the backend
+    on each image (a path or a BGR array); return ``[(pytorch outputs,
+    backend outputs), ...]``."""
     deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    results = []
     with mmdeploy_patched():
         from mmdeploy.apis.utils import build_task_processor
         from mmdeploy.utils import get_input_shape
         processor = build_task_processor(model_cfg, deploy_cfg, device)
         shape = get_input_shape(deploy_cfg)
-        data, _ = processor.create_input(image, shape)
         pytorch = processor.build_pytorch_model(checkpoint)
-        backend = processor.build_backend_model(
-            backend_files, processor.update_data_preprocessor)
-        with torch.no_grad():
-            ours = pytorch.test_step(data)[0]
-            theirs = backend.test_step(data)[0]
-    return _outputs(ours), _outputs(theirs)
+        backend = build_backend_model(processor, backend_files)
+        for image in images:
+            data, _ = processor.create_input(image, shape)
+            with torch.no_grad():
+                ours = pytorch.test_step(data)[0]
+                theirs = backend.test_step(data)[0]
+            results.append((_outputs(ours), _outputs(theirs)))
+    return results
+
+
+def compare_at_sizes(deploy_cfg, model_cfg, checkpoint: str,
+                     backend_files: List[str], image: str,
+                     sizes: Sequence[Tuple[int, int]],
+                     device: str = 'cpu') -> List[dict]:
+    """:func:`compare` on ``image`` as it is and resized to each ``(h, w)``
+    of ``sizes`` (other sizes and aspect ratios than the export's): a
+    dynamic-shape model must equal PyTorch at all of them."""
+    import cv2
+    original = load_image(image)
+    images = [original] + [cv2.resize(original, (w, h),
+                                      interpolation=cv2.INTER_LINEAR)
+                           for h, w in sizes]
+    rows = []
+    for img, (ours, theirs) in zip(images, predict_both(
+            deploy_cfg, model_cfg, checkpoint, backend_files, images,
+            device)):
+        rows.append(dict(image_size=f'{img.shape[0]}x{img.shape[1]}',
+                         **compare(ours, theirs)))
+    return rows
 
 
 def evaluate(deploy_cfg, model_cfg, backend_files: List[str],
@@ -215,8 +295,7 @@ def evaluate(deploy_cfg, model_cfg, backend_files: List[str],
         loader_cfg = copy.deepcopy(model_cfg.test_dataloader)
         loader_cfg.dataset = dataset
         dataloader = processor.build_dataloader(loader_cfg)
-        model = processor.build_backend_model(
-            backend_files, processor.update_data_preprocessor)
+        model = build_backend_model(processor, backend_files)
         runner = processor.build_test_runner(
             model, work_dir, log_file=None, show=False, show_dir=None,
             wait_time=0, interval=1, dataloader=dataloader)

@@ -1,0 +1,263 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""mmdeploy rewrites that make exported models compute what mmdet and mmseg
+compute, at every input size. They are registered in mmdeploy's rewriter
+registry on import of this module, and active only while
+:func:`~.mmdeploy_compat.mmdeploy_patched` is (the :class:`Deploying`
+checker); outside it, and in any other process, mmdeploy behaves as
+shipped.
+
+What each one fixes (mmdeploy 1.3.1, mmseg 1.2, mmdet 3.3):
+
+1. mmseg's ``Upsample`` computes its output size with ``int()`` on the input
+   shape, which TorchScript tracing records as constants: a "dynamic"
+   Semantic FPN export computes with the export image's sizes at every other
+   size. Here the size stays traced.
+2. mmdeploy exports ``adaptive_avg_pool2d`` (UPerNet's PPM) as an
+   ``AveragePool`` whose kernel is fixed from the export input and is wrong
+   when the map is not a multiple of the output size, even at the export
+   size. Here it is PyTorch's bins as two small averaging matrices built from
+   the traced sizes (standard ops, exact at every size).
+3. A segmentation graph that ends at the decode head's logits
+   (``codebase_config.resize_to_input=False``): the resize to the image and
+   the argmax run on the host in mmseg's order
+   (:func:`~.seg_postprocess.logits_to_labels`), without a full-resolution
+   150-channel tensor in the graph.
+4. mmdeploy's detectors take the input as padded by the host and clip
+   boxes to that padded size; mmdet clips them to the image without its
+   padding. Here the graph takes the unpadded image and pads it itself
+   (``DetDataPreprocessor``'s ``pad_size_divisor`` and ``pad_value``), so it
+   knows both (:func:`~.pipeline.build_backend_model` leaves the padding to
+   the graph).
+5. mmdeploy's RPN runs one NMS over the proposals of all levels and keeps
+   zero-size boxes; mmdet runs NMS per level (``batched_nms`` with the level
+   as the class) after dropping boxes of size <= ``min_bbox_size``. Here the
+   graph does what mmdet does, with mmcv's own offset trick.
+6. mmdeploy's RoI box head keeps, per RoI, only the box regressed for its
+   top class and uses it for every class; mmdet's ``multiclass_nms`` uses
+   each class's own box. Here every (RoI, class) pair is a candidate, as in
+   mmdet, and the zero-size rows mmdeploy pads proposal lists with score 0.
+7. mmdeploy writes ``grid_sample`` (deformable attention of DINO and
+   Deformable DETR) as its own ``mmdeploy::grid_sampler``, which only its
+   custom-op library runs. At opset >= 16 it is ONNX's ``GridSample``.
+"""
+import torch
+import torch.nn.functional as F
+from mmdeploy.core import FUNCTION_REWRITER, SYMBOLIC_REWRITER
+from mmdeploy.core.rewriters.rewriter_utils import Checker
+from mmdeploy.utils import get_codebase_config
+from torch.nn.modules.utils import _pair
+
+
+class Deploying(Checker):
+    """Valid while swiftformer_mm deploys (set by ``mmdeploy_patched``)."""
+
+    active = False
+
+    def check(self, env) -> bool:
+        return Deploying.active
+
+
+def _ours(func_name: str, **kwargs):
+    return FUNCTION_REWRITER.register_rewriter(
+        func_name, extra_checkers=[Deploying()], **kwargs)
+
+
+# -------------------------------------------------------------- 1. Upsample
+@_ours('mmseg.models.utils.wrappers.Upsample.forward')
+def upsample__forward__traced_size(self, x):
+    from mmseg.models.utils import resize
+    if self.size:
+        return resize(x, self.size, None, self.mode, self.align_corners)
+    factors = self.scale_factor if isinstance(
+        self.scale_factor, tuple) else (self.scale_factor, ) * 2
+    # int(t * s) == floor(t * s) for t > 0, kept as traced tensors
+    size = [torch.floor(t * s).to(torch.int64)
+            for t, s in zip(x.shape[-2:], factors)]
+    return resize(x, size, None, self.mode, self.align_corners)
+
+
+# ------------------------------------------------ 2. adaptive average pooling
+def _pool_matrix(length, out: int, dtype, device):
+    """(out, length) averaging matrix of PyTorch's adaptive-pooling bins,
+    ``[floor(i * L / o), ceil((i + 1) * L / o))``; ``length`` may be a
+    traced size."""
+    i = torch.arange(out, device=device)
+    start = torch.div(i * length, out, rounding_mode='floor')
+    end = torch.div((i + 1) * length + out - 1, out, rounding_mode='floor')
+    pos = torch.arange(length, device=device)
+    inside = (pos[None] >= start[:, None]) & (pos[None] < end[:, None])
+    inside = inside.to(dtype)
+    return inside / inside.sum(1, keepdim=True)
+
+
+@_ours('torch.nn.functional.adaptive_avg_pool2d')
+def adaptive_avg_pool2d__exact(input, output_size):  # noqa: A002
+    ctx = FUNCTION_REWRITER.get_context()
+    out_h, out_w = _pair(output_size)
+    if out_h == out_w == 1:
+        return ctx.origin_func(input, output_size)  # GlobalAveragePool
+    h, w = input.shape[-2:]
+    rows = _pool_matrix(h, out_h, input.dtype, input.device)
+    cols = _pool_matrix(w, out_w, input.dtype, input.device)
+    return torch.matmul(torch.matmul(rows, input), cols.t())
+
+
+# ------------------------------------------- 3. segmentation logits at 1/4
+@_ours('mmseg.models.segmentors.EncoderDecoder.predict')
+def encoder_decoder__predict__logits(self, inputs, data_samples, **kwargs):
+    ctx = FUNCTION_REWRITER.get_context()
+    if get_codebase_config(ctx.cfg).get('resize_to_input', True):
+        return ctx.origin_func(self, inputs, data_samples, **kwargs)
+    return self.decode_head.forward(self.extract_feat(inputs))
+
+
+# ----------------------------------------------- 4. padding in the graph
+@_ours('mmdet.models.detectors.two_stage.TwoStageDetector.extract_feat')
+@_ours('mmdet.models.detectors.single_stage.SingleStageDetector.extract_feat')
+def detector__extract_feat__padded(self, batch_inputs):
+    ctx = FUNCTION_REWRITER.get_context()
+    divisor = getattr(self.data_preprocessor, 'pad_size_divisor', 1)
+    if divisor > 1:
+        h, w = batch_inputs.shape[-2:]
+        batch_inputs = F.pad(
+            batch_inputs,
+            [0, (divisor - w % divisor) % divisor, 0,
+             (divisor - h % divisor) % divisor],
+            value=float(getattr(self.data_preprocessor, 'pad_value', 0)))
+    return ctx.origin_func(self, batch_inputs)
+
+
+# ------------------------------------------------------ 5. mmdet's RPN NMS
+def _nms_keep(boxes, scores, valid, ids, max_num, iou_threshold,
+              score_threshold):
+    """mmcv's ``batched_nms`` on a batch: NMS within each id (boxes offset
+    by ``id * (max coordinate + 1)``, the maximum taken over the valid
+    boxes of each image), keeping the ``max_num`` best of each image.
+
+    Returns ``(dets, index)``: ``(N, K, 5)`` boxes and scores, sorted by
+    score, rows past an image's detections zero; ``(N, K)`` indices into
+    the candidates (0 for those rows).
+    """
+    from mmdeploy.mmcv.ops.nms import ONNXNMSop
+    batch = scores.shape[0]
+    scores = torch.where(valid, scores, scores.new_zeros(1))
+    coords = torch.where(valid[..., None], boxes, boxes.new_zeros(1))
+    max_coordinate = coords.flatten(1).max(dim=1)[0].view(batch, 1, 1)
+    offsets = ids.to(boxes.dtype)[..., None] * (max_coordinate + 1)
+    selected = ONNXNMSop.apply(
+        boxes + offsets, scores.unsqueeze(1), max_num,
+        torch.tensor([iou_threshold], dtype=torch.float32),
+        torch.tensor([score_threshold], dtype=torch.float32))
+    batch_inds, box_inds = selected[:, 0], selected[:, 2]
+    # one row per selection, in every image's slot; other images' zero.
+    # (Invalid candidates score 0: ONNX's NMS drops them with a threshold
+    # of 0, mmcv's, which PyTorch runs, only for thresholds above 0.)
+    own = (batch_inds[None] == torch.arange(
+        batch, device=scores.device)[:, None]) & valid[batch_inds,
+                                                         box_inds][None]
+    picked = torch.where(own, scores[batch_inds, box_inds][None],
+                         scores.new_zeros(1))
+    index = torch.where(own, box_inds[None], box_inds.new_zeros(1))
+    # a zero row, so that no image has an empty list; then the best max_num
+    picked = torch.cat([picked, picked.new_zeros(batch, 1)], 1)
+    index = torch.cat([index, index.new_zeros(batch, 1)], 1)
+    top, order = picked.topk(min(max_num, picked.shape[1]), dim=1)
+    index = index.gather(1, order)
+    rows = torch.arange(batch, device=scores.device)[:, None]
+    dets = torch.cat([boxes[rows, index] * (top[..., None] > 0),
+                      top[..., None]], -1)
+    return dets, index
+
+
+@_ours('mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat')
+def rpn_head__predict_by_feat__per_level(self, cls_scores, bbox_preds,
+                                        score_factors=None,
+                                        batch_img_metas=None, cfg=None,
+                                        rescale=False, with_nms=True,
+                                        **kwargs):
+    ctx = FUNCTION_REWRITER.get_context()
+    if not with_nms:
+        return ctx.origin_func(self, cls_scores, bbox_preds, score_factors,
+                               batch_img_metas, cfg, rescale, with_nms,
+                               **kwargs)
+    cfg = self.test_cfg if cfg is None else cfg
+    batch = cls_scores[0].shape[0]
+    anchors = self.anchor_generator.grid_anchors(
+        [s.shape[-2:] for s in cls_scores], device=cls_scores[0].device)
+    nms_pre = cfg.get('nms_pre', -1)
+    level_boxes, level_scores, level_ids = [], [], []
+    for level, (cls_score, bbox_pred, prior) in enumerate(
+            zip(cls_scores, bbox_preds, anchors)):
+        cls_score = cls_score.permute(0, 2, 3, 1)
+        if self.use_sigmoid_cls:
+            scores = cls_score.reshape(batch, -1).sigmoid()
+        else:
+            scores = cls_score.reshape(batch, -1, 2).softmax(-1)[..., 0]
+        deltas = bbox_pred.permute(0, 2, 3, 1).reshape(
+            batch, -1, self.bbox_coder.encode_size)
+        prior = prior[None].expand(batch, -1, -1)
+        if nms_pre > 0:  # the best nms_pre of each level, as mmdet
+            scores, inds = scores.topk(min(nms_pre, scores.shape[1]), dim=1)
+            deltas = deltas.gather(
+                1, inds[..., None].expand(-1, -1, deltas.shape[-1]))
+            prior = prior.gather(
+                1, inds[..., None].expand(-1, -1, prior.shape[-1]))
+        level_boxes.append(self.bbox_coder.decode(
+            prior, deltas, max_shape=batch_img_metas[0]['img_shape']))
+        level_scores.append(scores)
+        level_ids.append(torch.full_like(scores, level, dtype=torch.long))
+    boxes = torch.cat(level_boxes, 1)
+    scores = torch.cat(level_scores, 1)
+    ids = torch.cat(level_ids, 1)
+    valid = torch.ones_like(scores, dtype=torch.bool)
+    if cfg.get('min_bbox_size', -1) >= 0:
+        w = boxes[..., 2] - boxes[..., 0]
+        h = boxes[..., 3] - boxes[..., 1]
+        valid = (w > cfg.min_bbox_size) & (h > cfg.min_bbox_size)
+    # no score threshold, as mmdet's RPN (scores are > 0)
+    dets, _ = _nms_keep(boxes, scores, valid, ids, cfg.max_per_img,
+                        cfg.nms.get('iou_threshold', 0.7), 0.)
+    return dets, dets.new_zeros(dets.shape[:2], dtype=torch.long)
+
+
+# ------------------------------------------------ 6. mmdet's RoI box NMS
+@_ours('mmdet.models.roi_heads.bbox_heads.bbox_head.BBoxHead.predict_by_feat')
+def bbox_head__predict_by_feat__per_class_boxes(self, rois, cls_scores,
+                                               bbox_preds, batch_img_metas,
+                                               rcnn_test_cfg=None,
+                                               rescale=False):
+    ctx = FUNCTION_REWRITER.get_context()
+    if self.reg_class_agnostic or self.custom_cls_channels or \
+            bbox_preds is None:
+        return ctx.origin_func(self, rois, cls_scores, bbox_preds,
+                               batch_img_metas, rcnn_test_cfg, rescale)
+    batch, num_rois = rois.shape[:2]
+    num_classes = self.num_classes
+    scores = F.softmax(cls_scores, dim=-1)[..., :num_classes]
+    # mmdeploy pads proposal lists with zero-size rows; mmdet has none
+    roi_w = rois[..., 3] - rois[..., 1]
+    roi_h = rois[..., 4] - rois[..., 2]
+    scores = scores * ((roi_w > 0) & (roi_h > 0))[..., None].to(scores)
+    priors = rois[..., None, 1:].expand(-1, -1, num_classes, -1)
+    boxes = self.bbox_coder.decode(
+        priors.reshape(batch, num_rois * num_classes, -1),
+        bbox_preds.reshape(batch, num_rois * num_classes, -1),
+        max_shape=batch_img_metas[0]['img_shape'])
+    scores = scores.reshape(batch, num_rois * num_classes)
+    labels = torch.arange(num_classes, device=scores.device).repeat(num_rois)
+    labels = labels[None].expand(batch, -1)
+    thr = rcnn_test_cfg.score_thr
+    dets, index = _nms_keep(boxes, scores, scores > thr, labels,
+                            rcnn_test_cfg.max_per_img,
+                            rcnn_test_cfg.nms.get('iou_threshold', 0.5), thr)
+    return dets, index % num_classes
+
+
+# ---------------------------------------------- 7. grid_sample, standard op
+@SYMBOLIC_REWRITER.register_symbolic('grid_sampler', is_pytorch=True,
+                                     extra_checkers=[Deploying()])
+def grid_sampler__onnx(g, input, grid, mode, padding_mode,  # noqa: A002
+                       align_corners):
+    from torch.onnx import symbolic_opset16
+    return symbolic_opset16.grid_sampler(g, input, grid, mode, padding_mode,
+                                         align_corners)
