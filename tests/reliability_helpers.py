@@ -53,6 +53,7 @@ test_dataloader = dict(
     batch_size=2, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 model = dict(
+    backbone=dict(init_cfg=None),  # the demo starts from its classifier
     rpn_head=dict(in_channels=32, feat_channels=32),
     neck=dict(out_channels=32),
     roi_head=dict(

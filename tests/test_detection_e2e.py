@@ -42,6 +42,7 @@ def data_options(root):
     """--cfg-options pointing the demo config at `root`, at SIZE px."""
     scale = f'({SIZE},{SIZE})'
     return [
+        'model.backbone.init_cfg=None',  # the demo's classifier is not here
         f'train_dataloader.dataset.data_root={root}',
         f'test_dataloader.dataset.data_root={root}',
         f'test_evaluator.ann_file={root}annotations/instances_val.json',

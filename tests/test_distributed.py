@@ -41,7 +41,8 @@ size = (64, 64)
 model = dict(
     data_preprocessor=dict(size=size),
     # BN uses its running statistics: no dependence on the batch split.
-    backbone=dict(norm_eval=True),
+    # (From scratch: the demo's pretrained classifier is not here.)
+    backbone=dict(norm_eval=True, init_cfg=None),
     # GroupNorm normalises each sample on its own; no dropout.
     decode_head=dict(norm_cfg=dict(type='GN', num_groups=8,
                                    requires_grad=True),

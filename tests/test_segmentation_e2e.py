@@ -43,6 +43,7 @@ def data_options(root, repeated=True):
     train = ('train_dataloader.dataset.dataset' if repeated else
              'train_dataloader.dataset')
     return [
+        'model.backbone.init_cfg=None',  # the demo's classifier is not here
         f'{train}.data_root={root}',
         f'val_dataloader.dataset.data_root={root}',
         f'test_dataloader.dataset.data_root={root}'

@@ -34,6 +34,20 @@ ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
            MPLBACKEND='Agg', CUDA_VISIBLE_DEVICES='')
 
 
+def demo_classifier(cwd):
+    """The classification demo's checkpoint (random weights here) where the
+    demo configs' backbone init_cfg reads it, relative to ``cwd``."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs/classification/swiftformer_xs_demo.py'))
+    init_default_scope('mmpretrain')
+    path = cwd / 'checkpoints/swiftformer_xs_demo_cls.pth'
+    path.parent.mkdir(exist_ok=True)
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict(),
+                'meta': {}}, str(path))
+
+
 def mim(*args, cwd, ok=True):
     proc = subprocess.run([MIM, *args], cwd=str(cwd), env=ENV,
                           capture_output=True, text=True, timeout=900)
@@ -49,8 +63,12 @@ def det_run(tmp_path_factory):
     """``mim train mmdet`` on the demo config: one epoch of 8 images."""
     tmp = tmp_path_factory.mktemp('mim_det')
     coco.generate(str(tmp / 'data/demo_coco'), num_train=8, num_val=4)
-    mim('train', 'mmdet', DET_DEMO, '--work-dir', 'work', '--cfg-options',
-        'train_cfg.max_epochs=1', cwd=tmp)
+    demo_classifier(tmp)
+    _, log = mim('train', 'mmdet', DET_DEMO, '--work-dir', 'work',
+                 '--cfg-options', 'train_cfg.max_epochs=1', cwd=tmp)
+    # mmdet's own train.py initialised the backbone from the classifier
+    assert 'SwiftFormer: loaded 307/327 tensors from mmpretrain checkpoint ' \
+        'checkpoints/swiftformer_xs_demo_cls.pth' in log, log[-3000:]
     return tmp
 
 
@@ -122,6 +140,7 @@ def test_missing_imagenet_file_stops_mim_train_before_training(det_run):
 def test_mim_train_and_test_mmseg(tmp_path):
     data = tmp_path / 'ade'
     ade.generate(str(data), num_train=4, num_val=3)
+    demo_classifier(tmp_path)
     roots = [f'{split}.dataset.data_root={data}' for split in
              ('val_dataloader', 'test_dataloader')]
     mim('train', 'mmseg', SEG_DEMO, '--work-dir', 'work', '--cfg-options',

@@ -2,7 +2,7 @@
 """Deploy a trained detector or segmentor with mmdeploy, mmdeploy's interface:
 
     python tools/deploy.py DEPLOY_CFG MODEL_CFG CHECKPOINT IMAGE --work-dir DIR
-        [--device cpu] [--sizes HxW ...]
+        [--device cpu] [--sizes HxW ...] [--calib N] [--cfg-options k=v ...]
 
 Writes DIR/end2end.onnx (plus DIR/end2end.xml/.bin for OpenVINO), with the
 SwiftFormer backbone in its fused deploy form, then runs PyTorch (the
@@ -11,9 +11,15 @@ resized to other sizes and aspect ratios (--sizes; by default two, neither
 a multiple of 32), and prints how far apart their predictions are: a
 dynamic-shape model must agree at every size. Deploy configs are in
 configs/deploy/; evaluate the result with tools/deploy_test.py.
+
+An *-int8_* deploy config also quantizes the model to INT8, calibrated on N
+images of the model config's training set (--calib N, default the
+config's); --cfg-options points the model config at that set if needed.
 """
 import argparse
 import time
+
+from mmengine.config import Config, DictAction
 
 from swiftformer_mm.analysis.timing import parse_size
 from swiftformer_mm.export import pipeline
@@ -40,17 +46,25 @@ def main():
                         help='HxW sizes to resize IMAGE to for the '
                         'comparison (default: two other aspect ratios; '
                         'none for a static-shape config)')
+    parser.add_argument('--calib', type=int,
+                        help='INT8 configs: number of training images to '
+                        'calibrate on (default: the deploy config\'s)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override model config settings, key=value')
     args = parser.parse_args()
+    model_cfg = Config.fromfile(args.model_cfg)
+    if args.cfg_options:
+        model_cfg.merge_from_dict(args.cfg_options)
     start = time.time()
-    files = pipeline.export(args.deploy_cfg, args.model_cfg, args.checkpoint,
-                            args.img, args.work_dir, args.device)
+    files = pipeline.export(args.deploy_cfg, model_cfg, args.checkpoint,
+                            args.img, args.work_dir, args.device, args.calib)
     print(f'deployed to {", ".join(files)} in {time.time() - start:.0f} s')
-    deploy_cfg, _ = pipeline.load_configs(args.deploy_cfg, args.model_cfg)
+    deploy_cfg, _ = pipeline.load_configs(args.deploy_cfg, model_cfg)
     sizes = args.sizes
     if sizes is None:
         static = deploy_cfg.onnx_config.get('input_shape') is not None
         sizes = [] if static else other_sizes(*load_image(args.img).shape[:2])
-    rows = pipeline.compare_at_sizes(args.deploy_cfg, args.model_cfg,
+    rows = pipeline.compare_at_sizes(args.deploy_cfg, model_cfg,
                                      args.checkpoint, files, args.img, sizes,
                                      args.device)
     keys = list(rows[0])

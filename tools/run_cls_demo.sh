@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The classification demo, end to end on CPU, nothing downloaded:
+# The classification demo, end to end on CPU, nothing downloaded; the
+# detection and segmentation demos start from its weights, as real models
+# start from ImageNet's:
 #   1. set up .venv/ (seconds when it is already there),
-#   2. generate a shapes-and-textures set in ImageNet's folder layout
-#      (swiftformer_mm.demo_data.cls: 6 classes, 480 train / 150 val images),
+#   2. generate a classification set in ImageNet's folder layout
+#      (swiftformer_mm.demo_data.cls: the detection demo's 3 shapes and the
+#      segmentation demo's 6 materials, 720 train / 180 val images),
 #   3. train a SwiftFormer-XS classifier from scratch with mmpretrain
 #      (configs/classification/swiftformer_xs_demo.py, tools/train.py),
 #   4. evaluate the final checkpoint: top-1 on the validation split against
-#      chance (tools/test.py).
+#      chance (tools/test.py),
+#   5. copy it to checkpoints/swiftformer_xs_demo_cls.pth (CHECKPOINT), the
+#      file the demo configs' backbone init_cfg names.
 #
 #   bash tools/run_cls_demo.sh      # WORK_DIR=work_dirs/swiftformer_xs_cls_demo
 set -euo pipefail
@@ -18,6 +23,7 @@ PY="$ROOT/.venv/bin/python"
 CONFIG=configs/classification/swiftformer_xs_demo.py
 DATA_DIR="${DATA_DIR:-data/demo_cls}"
 WORK_DIR="${WORK_DIR:-work_dirs/swiftformer_xs_cls_demo}"
+CHECKPOINT="${CHECKPOINT:-checkpoints/swiftformer_xs_demo_cls.pth}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
 DATA_OPTIONS=(
@@ -45,9 +51,12 @@ if [ -z "$top1" ]; then
   echo "tools/test.py printed no top-1; see $test_log" >&2
   exit 1
 fi
+mkdir -p "$(dirname "$CHECKPOINT")"
+cp "$checkpoint" "$CHECKPOINT.tmp" && mv "$CHECKPOINT.tmp" "$CHECKPOINT"
 end=$(date +%s)
 chance="$("$PY" -c 'from swiftformer_mm.demo_data.cls import CLASSES; print("%.2f" % (100 / len(CLASSES)))')"
 echo
 echo "demo val top-1: $top1 % (chance: $chance %)"
 echo "wall time: data + training $((train_end - start)) s, total $((end - start)) s" \
   "(OMP_NUM_THREADS=$OMP_NUM_THREADS)"
+echo "weights for the detection and segmentation demos: $CHECKPOINT"

@@ -1,31 +1,37 @@
 #!/usr/bin/env bash
-# Semantic segmentation demo on a CPU, end to end, in a few minutes:
-#   1. set up .venv/ (seconds when it is already there),
-#   2. generate the ADE20K-format demo dataset
-#      (python -m swiftformer_mm.demo_data.ade),
-#   3. train Semantic FPN + SwiftFormer-XS from scratch with tools/train.py
-#      (configs/segmentation/semantic_fpn_swiftformer_xs_demo.py),
-#   4. evaluate the checkpoint with tools/test.py and print its mIoU next to
-#      the chance level,
-#   5. save a picture of a predicted mask (demo/seg_image_demo.py,
-#      mmseg's MMSegInferencer).
+# Semantic segmentation demo on a CPU, end to end, nothing downloaded:
+#   1. set up .venv/ (seconds when it is already there);
+#   2. pretrain the SwiftFormer-XS classifier (tools/run_cls_demo.sh) unless
+#      checkpoints/swiftformer_xs_demo_cls.pth is there;
+#   3. generate the ADE20K-format demo dataset
+#      (python -m swiftformer_mm.demo_data.ade);
+#   4. train Semantic FPN + SwiftFormer-XS twice on the same schedule, side by
+#      side (one core each): from the classifier's weights through the
+#      backbone's init_cfg, and from scratch
+#      (configs/segmentation/semantic_fpn_swiftformer_xs_demo.py);
+#   5. evaluate both with tools/test.py and print their mIoU beside the
+#      chance level;
+#   6. draw validation images with the ground truth and the pretrained
+#      model's prediction side by side, and a class legend (OUT).
 #
-#   bash tools/run_seg_demo.sh
+#   bash tools/run_seg_demo.sh             # SEED=1 bash tools/run_seg_demo.sh, ...
 #
-# Environment: DATA_DIR (default data/ade_demo), WORK_DIR (default
-# work_dirs/semantic_fpn_swiftformer_xs_demo), OUT (default
-# outputs/seg_demo.png), OMP_NUM_THREADS (default 1: on the shared 2-core
-# machines one thread per process ran 3-10x faster than two under load; on
-# an idle machine set it to the number of cores).
+# Environment: SEED (default 0), DATA_DIR (default data/ade_demo), WORK_DIR
+# (default work_dirs/semantic_fpn_swiftformer_xs_demo), OUT (default
+# outputs/seg_demo.png), OMP_NUM_THREADS (default 1 per training).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+start=$(date +%s)
 bash tools/setup_env.sh
 
 PY="$ROOT/.venv/bin/python"
 CONFIG=configs/segmentation/semantic_fpn_swiftformer_xs_demo.py
+PRETRAINED=checkpoints/swiftformer_xs_demo_cls.pth
 DATA_DIR="${DATA_DIR:-data/ade_demo}"
+SEED="${SEED:-0}"
 WORK_DIR="${WORK_DIR:-work_dirs/semantic_fpn_swiftformer_xs_demo}"
+[[ "$SEED" == 0 ]] || WORK_DIR="${WORK_DIR}_seed$SEED"
 OUT="${OUT:-outputs/seg_demo.png}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
@@ -34,38 +40,61 @@ DATA_OPTIONS=(
   "val_dataloader.dataset.data_root=$DATA_DIR"
   "test_dataloader.dataset.data_root=$DATA_DIR"
 )
-start=$(date +%s)
+
+if [[ ! -f "$PRETRAINED" ]]; then
+  echo "== pretraining the classifier ($PRETRAINED)"
+  bash tools/run_cls_demo.sh
+fi
 
 echo "== generating the demo dataset in $DATA_DIR"
 "$PY" -m swiftformer_mm.demo_data.ade "$DATA_DIR"
 
-echo "== training ($CONFIG, log in $WORK_DIR)"
-"$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" \
-  --cfg-options "${DATA_OPTIONS[@]}"
-train_end=$(date +%s)
-checkpoint="$(cat "$WORK_DIR/last_checkpoint")"
+run() {  # NAME [cfg-options...]: train, then test, in the background
+  local name=$1; shift
+  local dir="$WORK_DIR/$name"
+  mkdir -p "$dir"
+  ( "$PY" tools/train.py "$CONFIG" --work-dir "$dir" --cfg-options \
+      "${DATA_OPTIONS[@]}" randomness.seed="$SEED" "$@" > "$dir/train.log" 2>&1 &&
+    "$PY" tools/test.py "$CONFIG" "$(cat "$dir/last_checkpoint")" \
+      --work-dir "$dir/test" --cfg-options "${DATA_OPTIONS[@]}" \
+      > "$dir/test.log" 2>&1 ) &
+}
+echo "== training from $PRETRAINED and from scratch, side by side" \
+  "(logs: $WORK_DIR/{pretrained,scratch}/train.log)"
+run pretrained
+run scratch model.backbone.init_cfg=None
+failed=0
+for job in $(jobs -p); do wait "$job" || failed=1; done
+for name in pretrained scratch; do
+  if ! grep -q 'mIoU: ' "$WORK_DIR/$name/test.log" 2>/dev/null; then
+    tail -30 "$WORK_DIR/$name/train.log" "$WORK_DIR/$name/test.log" >&2 || true
+    echo "== the $name run failed, see $WORK_DIR/$name/" >&2
+    failed=1
+  fi
+done
+[[ $failed == 0 ]] || exit 1
 
-echo "== testing $checkpoint"
-test_log="$WORK_DIR/test_output.log"
-"$PY" tools/test.py "$CONFIG" "$checkpoint" --work-dir "$WORK_DIR/test" \
-  --cfg-options "${DATA_OPTIONS[@]}" 2>&1 | tee "$test_log"
-miou="$(grep -o 'mIoU: [0-9.]*' "$test_log" | tail -n 1 | cut -d' ' -f2)"
-if [ -z "$miou" ]; then
-  echo "tools/test.py printed no mIoU; see $test_log" >&2
-  exit 1
-fi
+echo "== pictures of the predictions"
+"$PY" tools/analysis_tools/show_predictions.py "$CONFIG" \
+  "$(cat "$WORK_DIR/pretrained/last_checkpoint")" --out "$OUT" --num 3 \
+  --scale 3 --cfg-options "${DATA_OPTIONS[@]}" > /dev/null
 
-echo "== picture of a predicted mask"
-image="$(ls "$DATA_DIR"/images/validation/*.jpg | head -n 1)"
-"$PY" demo/seg_image_demo.py "$image" "$CONFIG" "$checkpoint" --out "$OUT"
-
-end=$(date +%s)
-chance="$("$PY" -c 'import json, sys
-c = json.load(open(sys.argv[1]))["val_chance_miou"]
-print("uniform random %.2f, majority class %.2f" % (c["uniform"], c["majority"]))' \
-  "$DATA_DIR/demo_meta.json")"
-echo
-echo "demo val mIoU: $miou (chance level: $chance)"
-echo "wall time: data + training $((train_end - start)) s, total $((end - start)) s" \
-  "(OMP_NUM_THREADS=$OMP_NUM_THREADS)"
-echo "picture: $OUT"
+"$PY" - "$WORK_DIR" "$DATA_DIR/demo_meta.json" "$OUT" "$start" <<'PYEOF'
+import json, re, sys, time
+work, meta, out, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+miou = {run: float(re.findall(r'mIoU: ([\d.]+)', open(
+    f'{work}/{run}/test.log').read())[-1]) for run in ('pretrained', 'scratch')}
+loaded = [line.split(' - INFO - ')[-1].strip() for line in
+          open(f'{work}/pretrained/train.log') if 'tensors from' in line]
+chance = json.load(open(meta))['val_chance_miou']
+print('== ' + (loaded[0] if loaded else 'NO PRETRAINED WEIGHTS LOADED'))
+print('\n| Semantic FPN XS, demo val | mIoU |\n|---|---|')
+print(f"| from scratch | {miou['scratch']:.2f} |")
+print(f"| from the pretrained classifier | {miou['pretrained']:.2f} |")
+print(f"| chance (uniform / majority class) | {chance['uniform']:.2f} / "
+      f"{chance['majority']:.2f} |")
+print(f"\n== pretraining: {miou['pretrained'] - miou['scratch']:+.2f} mIoU")
+print(f'== picture (ground truth | prediction, legend): {out}')
+seconds = int(time.time()) - start
+print(f'== done in {seconds // 60} min {seconds % 60} s')
+PYEOF

@@ -1,7 +1,11 @@
 # A CPU-sized run of semantic_fpn_swiftformer_xs.py on the generated demo
 # dataset (python -m swiftformer_mm.demo_data.ade data/ade_demo): same model,
-# pipelines and optimizer, with small crops, a short schedule, plain BN and
-# random initial weights. See tools/run_seg_demo.sh and docs/segmentation.md.
+# pipelines and optimizer, with small crops, a short schedule and plain BN.
+# The backbone starts from the classification demo's weights
+# (checkpoints/swiftformer_xs_demo_cls.pth, written by tools/run_cls_demo.sh)
+# through init_cfg, as a real ImageNet file would; from scratch:
+# --cfg-options model.backbone.init_cfg=None. See tools/run_seg_demo.sh and
+# docs/segmentation.md.
 _base_ = './semantic_fpn_swiftformer_xs.py'
 
 # The demo scenes use six of ADE20K's classes with ADE's label values;
@@ -19,8 +23,9 @@ max_iters = 160
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    # No ImageNet weights can be downloaded here: train from scratch.
-    backbone=dict(norm_cfg=norm_cfg, init_cfg=None),
+    backbone=dict(norm_cfg=norm_cfg, init_cfg=dict(
+        type='Pretrained',
+        checkpoint='checkpoints/swiftformer_xs_demo_cls.pth')),
     decode_head=dict(num_classes=len(demo_classes), norm_cfg=norm_cfg))
 
 train_pipeline = [

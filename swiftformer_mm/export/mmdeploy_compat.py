@@ -89,11 +89,15 @@ class OpenVINORuntimeWrapper(BaseWrapper):
 
 
 def onnx_to_openvino(onnx_file: str, work_dir: str) -> str:
-    """``openvino.convert_model`` + ``save_model``; returns the .xml path."""
+    """``openvino.convert_model`` + ``save_model``; returns the .xml path.
+
+    The weights are saved in fp32: ``save_model`` stores them as fp16 by
+    default, which put the deployed logits 7e-4 of their scale off PyTorch.
+    """
     import openvino as ov
     xml = osp.join(work_dir,
                    osp.splitext(osp.basename(onnx_file))[0] + '.xml')
-    ov.save_model(ov.convert_model(onnx_file), xml)
+    ov.save_model(ov.convert_model(onnx_file), xml, compress_to_fp16=False)
     return xml
 
 

@@ -19,6 +19,8 @@ from mmengine.hooks import Hook
 from mmengine.utils import ProgressBar
 
 from ..inputs import load_image
+from .errors import DeployError
+from . import quantize
 from .mmdeploy_compat import mmdeploy_patched, onnx_to_openvino
 
 #: Backends this project deploys to, and how to get each.
@@ -27,10 +29,6 @@ BACKENDS = {
     'openvino': ('openvino', 'pip install openvino'),
 }
 MIN_SIDE = 32  # SwiftFormer's total stride
-
-
-class DeployError(ValueError):
-    """A deployment input that cannot work; the message says why and how."""
 
 
 def load_configs(deploy_cfg, model_cfg):
@@ -62,8 +60,9 @@ def check_inputs(deploy_cfg: Config, model_cfg: Config,
             f"({deploy_cfg.codebase_config.get('task')}) but the model "
             f'config is an {scope} model; use a deploy config of configs/'
             f'deploy/ for {scope} ('
-            + ('instance-seg_*' if scope == 'mmdet' else 'segmentation_*')
-            + ').')
+            + {'mmdet': 'instance-seg_* or detection_*', 'mmseg':
+               'segmentation_*', 'mmpretrain': 'classification_*'}.get(
+                   scope, 'none there') + ').')
     codebase_cfg = deploy_cfg.get('codebase_config', {})
     if not codebase_cfg.get('resize_to_input', True) and codebase_cfg.get(
             'with_argmax', True):
@@ -131,11 +130,22 @@ def _export_cfg(deploy_cfg: Config) -> Config:
 
 
 def export(deploy_cfg, model_cfg, checkpoint: str, image: str,
-           work_dir: str, device: str = 'cpu') -> List[str]:
+           work_dir: str, device: str = 'cpu',
+           calib_images: Optional[int] = None) -> List[str]:
     """Export the model to ``work_dir/end2end.onnx`` and convert it for the
-    backend; return the backend files."""
+    backend; for a deploy config with a ``quantization`` section, quantize
+    it to INT8 (``end2end-int8.onnx`` / ``.xml``) with ``calib_images``
+    training images (default: the config's). Return the backend files."""
     deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    quantization = quantize.quantization_cfg(deploy_cfg, calib_images)
     check_inputs(deploy_cfg, model_cfg, checkpoint, image)
+    if quantization:  # before the export: are the images there?
+        found = len(quantize.training_images(model_cfg))
+        if found < quantization['calib_images']:
+            raise DeployError(
+                f"asked for {quantization['calib_images']} calibration "
+                f'images, but the training set has only {found}; pass '
+                f'--calib {found} or fewer.')
     os.makedirs(work_dir, exist_ok=True)
     save_file = deploy_cfg.onnx_config.save_file
     with mmdeploy_patched():
@@ -143,14 +153,36 @@ def export(deploy_cfg, model_cfg, checkpoint: str, image: str,
         torch2onnx(image, work_dir, save_file, _export_cfg(deploy_cfg),
                    model_cfg, checkpoint, device)
     onnx_file = osp.join(work_dir, save_file)
-    if deploy_cfg.backend_config.type == 'openvino':
-        return [onnx_to_openvino(onnx_file, work_dir)]
-    return [onnx_file]
+    backend = deploy_cfg.backend_config.type
+    files = [onnx_to_openvino(onnx_file, work_dir)] if backend == \
+        'openvino' else [onnx_file]
+    if not quantization:
+        return files
+    inputs = _calibration_inputs(deploy_cfg, model_cfg, checkpoint, device,
+                                 quantization['calib_images'])
+    stem, ext = osp.splitext(files[0])
+    quantizer = quantize.quantize_openvino if backend == 'openvino' else \
+        quantize.quantize_onnxruntime
+    return [quantizer(files[0], inputs, f'{stem}-int8{ext}', quantization)]
+
+
+def _calibration_inputs(deploy_cfg, model_cfg, checkpoint, device, num):
+    """Calibration inputs as the deployed model's preprocessor makes them."""
+    with mmdeploy_patched():
+        from mmdeploy.apis.utils import build_task_processor
+        from mmdeploy.utils import get_input_shape
+        processor = build_task_processor(model_cfg, deploy_cfg, device)
+        preprocessor = _backend_preprocessor(processor)
+        return quantize.calibration_inputs(
+            processor, preprocessor, get_input_shape(deploy_cfg), model_cfg,
+            num)
 
 
 def _outputs(result) -> Dict[str, np.ndarray]:
     if hasattr(result, 'pred_sem_seg'):
         return dict(sem_seg=result.pred_sem_seg.data.cpu().numpy())
+    if 'pred_score' in result:
+        return dict(class_scores=result.pred_score.cpu().numpy())
     inst = result.pred_instances
     out = dict(bboxes=inst.bboxes.cpu().numpy(),
                scores=inst.scores.cpu().numpy(),
@@ -174,7 +206,9 @@ def compare(pytorch: Dict[str, np.ndarray], backend: Dict[str, np.ndarray],
             min_score: float = 0.3) -> Dict[str, float]:
     """How far a backend's prediction is from PyTorch's on one image.
 
-    Segmentation: the share of pixels with the same label. Detection: every
+    Segmentation: the share of pixels with the same label. Classification:
+    the same top-1 class, and the largest class-score difference. Detection:
+    every
     detection scoring at least ``min_score`` on either side is matched to
     the other side's detection of the same label with the highest IoU;
     ``min_matched_iou`` is the worst such match (1.0: the same boxes, 0.0:
@@ -184,6 +218,10 @@ def compare(pytorch: Dict[str, np.ndarray], backend: Dict[str, np.ndarray],
     if 'sem_seg' in pytorch:
         return dict(pixels_equal=float(
             (pytorch['sem_seg'] == backend['sem_seg']).mean()))
+    if 'class_scores' in pytorch:
+        a, b = pytorch['class_scores'], backend['class_scores']
+        return dict(same_top1=float(a.argmax() == b.argmax()),
+                    max_score_diff=float(np.abs(a - b).max()))
     stats = dict(detections_pytorch=int((pytorch['scores'] >= min_score).sum()),
                  detections_backend=int((backend['scores'] >= min_score).sum()))
     worst, score_diff = 1.0, 0.0
@@ -216,16 +254,29 @@ def pads_in_graph(model_cfg: Config) -> bool:
         detector, (SingleStageDetector, TwoStageDetector))
 
 
+def _backend_preprocessor_cfg(processor, data_preprocessor):
+    """The deployed model's data preprocessor: mmdeploy's, except that for
+    a graph that pads the image itself the host does not pad."""
+    data_preprocessor = processor.update_data_preprocessor(data_preprocessor)
+    if pads_in_graph(processor.model_cfg):
+        data_preprocessor['pad_size_divisor'] = 1
+    return data_preprocessor
+
+
+def _backend_preprocessor(processor):
+    cfg = _backend_preprocessor_cfg(processor, copy.deepcopy(
+        processor.model_cfg.model.get('data_preprocessor', {})))
+    registry = __import__(f'{processor.model_cfg.default_scope}.registry',
+                          fromlist=['MODELS']).MODELS
+    return registry.build(cfg)
+
+
 def build_backend_model(processor, backend_files: List[str]):
-    """mmdeploy's backend model of ``processor``'s task; for a graph that
-    pads the image itself, its data preprocessor does not pad."""
-    def update(data_preprocessor):
-        data_preprocessor = processor.update_data_preprocessor(
-            data_preprocessor)
-        if pads_in_graph(processor.model_cfg):
-            data_preprocessor['pad_size_divisor'] = 1
-        return data_preprocessor
-    return processor.build_backend_model(backend_files, update)
+    """mmdeploy's backend model of ``processor``'s task, with
+    :func:`_backend_preprocessor_cfg`."""
+    return processor.build_backend_model(
+        backend_files,
+        lambda cfg: _backend_preprocessor_cfg(processor, cfg))
 
 
 def predict_both(deploy_cfg, model_cfg, checkpoint: str,

@@ -36,7 +36,11 @@ What each one fixes (mmdeploy 1.3.1, mmseg 1.2, mmdet 3.3):
    top class and uses it for every class; mmdet's ``multiclass_nms`` uses
    each class's own box. Here every (RoI, class) pair is a candidate, as in
    mmdet, and the zero-size rows mmdeploy pads proposal lists with score 0.
-7. mmdeploy writes ``grid_sample`` (deformable attention of DINO and
+7. mmdeploy's DETR head picks each image's boxes with an offset of
+   ``max_per_img`` instead of the number of queries: every image after the
+   first of a batch gets wrong boxes, and fewer candidates than
+   ``max_per_img`` fail. Here it selects per image, as mmdet does.
+8. mmdeploy writes ``grid_sample`` (deformable attention of DINO and
    Deformable DETR) as its own ``mmdeploy::grid_sampler``, which only its
    custom-op library runs. At opset >= 16 it is ONNX's ``GridSample``.
 """
@@ -253,7 +257,35 @@ def bbox_head__predict_by_feat__per_class_boxes(self, rois, cls_scores,
     return dets, index % num_classes
 
 
-# ---------------------------------------------- 7. grid_sample, standard op
+# ------------------------------------------- 7. DETR heads, per image
+@_ours('mmdet.models.dense_heads.DeformableDETRHead.predict_by_feat')
+@_ours('mmdet.models.dense_heads.DETRHead.predict_by_feat')
+def detr_head__predict_by_feat__per_image(self, all_cls_scores_list,
+                                          all_bbox_preds_list,
+                                          batch_img_metas, rescale=True):
+    from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
+    cls_scores = all_cls_scores_list[-1]
+    bbox_preds = all_bbox_preds_list[-1]
+    max_per_img = self.test_cfg.get('max_per_img', cls_scores.shape[1])
+    if self.loss_cls.use_sigmoid:
+        scores, indexes = cls_scores.sigmoid().flatten(1).topk(max_per_img,
+                                                               dim=1)
+        labels = indexes % self.num_classes
+        queries = torch.div(indexes, self.num_classes, rounding_mode='floor')
+    else:
+        scores, labels = F.softmax(cls_scores, dim=-1)[..., :-1].max(-1)
+        scores, queries = scores.topk(max_per_img, dim=1)
+        labels = labels.gather(1, queries)
+    boxes = bbox_cxcywh_to_xyxy(bbox_preds.gather(
+        1, queries[..., None].expand(-1, -1, 4)))
+    h, w = batch_img_metas[0]['img_shape'][:2]
+    size = torch.stack([w, h, w, h]).to(boxes) if isinstance(
+        h, torch.Tensor) else boxes.new_tensor([w, h, w, h])
+    boxes = torch.minimum((boxes * size).clamp(min=0), size)
+    return torch.cat([boxes, scores[..., None]], -1), labels
+
+
+# ---------------------------------------------- 8. grid_sample, standard op
 @SYMBOLIC_REWRITER.register_symbolic('grid_sampler', is_pytorch=True,
                                      extra_checkers=[Deploying()])
 def grid_sampler__onnx(g, input, grid, mode, padding_mode,  # noqa: A002

@@ -1,0 +1,197 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""Post-training INT8 quantization of deployed models, calibrated on images
+of the model config's own training set.
+
+A deploy config asks for it with a ``quantization`` section (see the
+``*-int8_*`` configs in ``configs/deploy/``)::
+
+    quantization = dict(
+        type='nncf',            # OpenVINO models: NNCF's nncf.quantize
+        calib_images=64,        # tools/deploy.py --calib N overrides it
+        preset='mixed', model_type='transformer',
+        ignored_patterns=[...]) # layers kept in floating point (regexes)
+
+    quantization = dict(
+        type='onnxruntime',     # ONNX models: onnxruntime's quantize_static
+        calib_images=64, per_channel=True,
+        ignored_patterns=[...])
+
+The images go through the model config's test pipeline and the deployed
+model's data preprocessor, so the quantizer sees exactly what the deployed
+network will see. They are chosen with a fixed seed, so a rerun writes the
+same model.
+"""
+import copy
+import importlib
+import os.path as osp
+import re
+from typing import List, Sequence
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from .errors import DeployError
+
+#: quantization type -> (backend it quantizes, package, how to install it)
+QUANTIZERS = {
+    'nncf': ('openvino', 'nncf', 'pip install nncf'),
+    'onnxruntime': ('onnxruntime', 'onnxruntime.quantization',
+                    'pip install onnxruntime'),
+}
+CALIBRATION_SEED = 0
+
+
+def quantization_cfg(deploy_cfg: Config, calib_images=None) -> dict:
+    """The deploy config's ``quantization`` section, checked (None if the
+    config deploys in floating point)."""
+    cfg = deploy_cfg.get('quantization')
+    if cfg is None:
+        if calib_images is not None:
+            raise DeployError(
+                '--calib was given, but the deploy config has no '
+                '`quantization` section: it deploys in floating point. Use '
+                'an *-int8_* config of configs/deploy/.')
+        return None
+    cfg = dict(cfg)
+    kind = cfg.get('type')
+    if kind not in QUANTIZERS:
+        raise DeployError(f'quantization.type={kind!r}: one of '
+                          f'{sorted(QUANTIZERS)}')
+    backend, package, install = QUANTIZERS[kind]
+    if deploy_cfg.backend_config.type != backend:
+        raise DeployError(
+            f'quantization.type={kind!r} quantizes {backend} models, but '
+            f'the backend is {deploy_cfg.backend_config.type!r}')
+    try:
+        importlib.import_module(package)
+    except ImportError as e:
+        raise DeployError(f'INT8 with {kind} needs {package}, which is not '
+                          f'installed ({e}); {install}') from e
+    if calib_images is not None:
+        cfg['calib_images'] = calib_images
+    num = cfg.get('calib_images')
+    if not isinstance(num, int) or num < 1:
+        raise DeployError(f'calib_images must be a positive number of '
+                          f'images, got {num!r}')
+    return cfg
+
+
+def _unwrap(dataset_cfg):
+    while isinstance(dataset_cfg, dict) and 'dataset' in dataset_cfg:
+        dataset_cfg = dataset_cfg['dataset']  # RepeatDataset, ...
+    return dataset_cfg
+
+
+def training_images(model_cfg: Config) -> List[str]:
+    """Paths of the images of the model config's training set."""
+    scope = model_cfg.default_scope
+    dataset_cfg = copy.deepcopy(_unwrap(
+        model_cfg.get('train_dataloader', {}).get('dataset')))
+    if not isinstance(dataset_cfg, dict):
+        raise DeployError('calibration needs the model config\'s '
+                          'train_dataloader.dataset, which it does not have')
+    dataset_cfg['pipeline'] = []
+    from mmengine.registry import init_default_scope
+    init_default_scope(scope)
+    datasets = importlib.import_module(f'{scope}.registry').DATASETS
+    try:
+        dataset = datasets.build(dataset_cfg)
+    except (FileNotFoundError, OSError) as e:
+        root = dataset_cfg.get('data_root', '')
+        raise DeployError(
+            f'INT8 calibration reads images of the model config\'s training '
+            f'set, which is not there: {e} (data_root {root!r}, resolved '
+            f'from {osp.abspath(".")}). Generate or download it, or point '
+            'tools/deploy.py at it with --cfg-options '
+            'train_dataloader.dataset.data_root=PATH (see the model '
+            'config for nested datasets).') from e
+    return [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
+
+
+def calibration_inputs(processor, data_preprocessor, input_shape,
+                       model_cfg: Config, num: int) -> List[torch.Tensor]:
+    """``num`` network inputs made from training images (a fixed random
+    choice), as the deployed model receives them."""
+    paths = training_images(model_cfg)
+    if len(paths) < num:
+        raise DeployError(
+            f'asked for {num} calibration images, but the training set has '
+            f'only {len(paths)}; pass --calib {len(paths)} or fewer.')
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    chosen = sorted(rng.choice(len(paths), num, replace=False))
+    inputs = []
+    for i in chosen:
+        _, tensor = processor.create_input(paths[i], input_shape,
+                                           data_preprocessor)
+        inputs.append(tensor[0] if isinstance(tensor, (list, tuple))
+                      else tensor)
+    return inputs
+
+
+def _matching(names: Sequence[str], patterns: Sequence[str]) -> List[str]:
+    return [n for n in names if any(re.fullmatch(p, n) for p in patterns)]
+
+
+def quantize_openvino(xml: str, inputs: List[torch.Tensor], out_xml: str,
+                      cfg: dict) -> str:
+    """NNCF post-training quantization of an OpenVINO IR."""
+    import nncf
+    import openvino as ov
+    model = ov.Core().read_model(xml)
+    names = [op.get_friendly_name() for op in model.get_ops()]
+    ignored = _matching(names, cfg.get('ignored_patterns', []))
+    kwargs = {}
+    if cfg.get('preset'):
+        kwargs['preset'] = getattr(nncf.QuantizationPreset,
+                                   cfg['preset'].upper())
+    if cfg.get('model_type'):
+        kwargs['model_type'] = getattr(nncf.ModelType,
+                                       cfg['model_type'].upper())
+    # NNCF's bias correction collects per-layer outputs across the images
+    # and fails on images of different sizes (a dynamic-shape model on a
+    # keep-ratio pipeline); min/max statistics do not mind.
+    if len({tuple(x.shape) for x in inputs}) > 1:
+        kwargs['advanced_parameters'] = nncf.AdvancedQuantizationParameters(
+            disable_bias_correction=True)
+    name = model.inputs[0].get_any_name()
+    quantized = nncf.quantize(
+        model, nncf.Dataset(inputs, lambda x: {name: x.numpy()}),
+        subset_size=len(inputs),
+        ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+        **kwargs)
+    ov.save_model(quantized, out_xml, compress_to_fp16=False)
+    return out_xml
+
+
+def quantize_onnxruntime(onnx_file: str, inputs: List[torch.Tensor],
+                         out_file: str, cfg: dict) -> str:
+    """ONNX Runtime's static QDQ quantization (per-channel int8 weights,
+    uint8 activations) of an ONNX model."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
+                                          QuantType, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    pre = out_file.replace('.onnx', '.pre.onnx')
+    quant_pre_process(onnx_file, pre, skip_symbolic_shape=True)
+    graph = onnx.load(pre).graph
+    name = graph.input[0].name
+    ignored = _matching([n.name for n in graph.node],
+                        cfg.get('ignored_patterns', []))
+
+    class Reader(CalibrationDataReader):
+
+        def __init__(self):
+            self.queue = iter(inputs)
+
+        def get_next(self):
+            x = next(self.queue, None)
+            return None if x is None else {name: x.numpy()}
+
+    quantize_static(
+        pre, out_file, Reader(), quant_format=QuantFormat.QDQ,
+        per_channel=cfg.get('per_channel', True),
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        nodes_to_exclude=ignored or None,
+        op_types_to_quantize=cfg.get('op_types'))
+    return out_file
