@@ -14,6 +14,7 @@ colours runs along the bottom.
 """
 import argparse
 import os.path as osp
+import tempfile
 
 import cv2
 import numpy as np
@@ -28,13 +29,14 @@ from swiftformer_mm.checkpoint import atomic_write
 def enlarge(data_sample, scale: int):
     """The sample's ground truth and prediction, ``scale`` times larger."""
     import torch.nn.functional as F
+    from mmengine.structures import PixelData
     out = data_sample.clone()
     for key in ('gt_sem_seg', 'pred_sem_seg'):
         if key in out:
-            field = getattr(out, key)
-            field.data = F.interpolate(field.data[None].float(),
-                                       scale_factor=scale,
-                                       mode='nearest')[0].to(field.data.dtype)
+            data = getattr(out, key).data
+            setattr(out, key, PixelData(data=F.interpolate(
+                data[None].float(), scale_factor=scale,
+                mode='nearest')[0].to(data.dtype)))
     for key in ('gt_instances', 'pred_instances'):
         if key in out:
             inst = getattr(out, key)
@@ -93,7 +95,7 @@ def main():
     meta = dataset.metainfo
     visualizer = registry.VISUALIZERS.build(dict(
         type='DetLocalVisualizer' if cfg.default_scope == 'mmdet' else
-        'SegLocalVisualizer', name='show_predictions', alpha=0.6))
+        'SegLocalVisualizer', name='show_predictions', alpha=0.75))
     visualizer.dataset_meta = meta
     rows = []
     for batch in loader:
@@ -105,11 +107,14 @@ def main():
                                interpolation=cv2.INTER_NEAREST)
             kwargs = dict(pred_score_thr=args.score_thr) \
                 if cfg.default_scope == 'mmdet' else dict(with_labels=False)
-            visualizer.add_datasample(
-                osp.basename(sample.img_path), image,
-                enlarge(sample, args.scale), draw_gt=True, draw_pred=True,
-                show=False, **kwargs)
-            drawn = np.ascontiguousarray(visualizer.get_image()[..., ::-1])
+            # out_file: mmseg's visualizer hands back the drawing only so
+            with tempfile.TemporaryDirectory() as tmp:
+                visualizer.add_datasample(
+                    osp.basename(sample.img_path), image,
+                    enlarge(sample, args.scale), draw_gt=True,
+                    draw_pred=True, show=False,
+                    out_file=osp.join(tmp, 'drawn.png'), **kwargs)
+                drawn = cv2.imread(osp.join(tmp, 'drawn.png'))
             cv2.putText(drawn, 'ground truth', (8, 24),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
             cv2.putText(drawn, 'prediction', (drawn.shape[1] // 2 + 8, 24),
