@@ -55,15 +55,18 @@ def main():
     model_cfg = Config.fromfile(args.model_cfg)
     if args.cfg_options:
         model_cfg.merge_from_dict(args.cfg_options)
-    start = time.time()
-    files = pipeline.export(args.deploy_cfg, model_cfg, args.checkpoint,
-                            args.img, args.work_dir, args.device, args.calib)
-    print(f'deployed to {", ".join(files)} in {time.time() - start:.0f} s')
     deploy_cfg, _ = pipeline.load_configs(args.deploy_cfg, model_cfg)
     sizes = args.sizes
     if sizes is None:
-        static = deploy_cfg.onnx_config.get('input_shape') is not None
+        static = deploy_cfg.get('onnx_config', {}).get(
+            'input_shape') is not None
         sizes = [] if static else other_sizes(*load_image(args.img).shape[:2])
+    start = time.time()
+    # ExecuTorch programs are static-shape: written for these sizes too
+    files = pipeline.export(args.deploy_cfg, model_cfg, args.checkpoint,
+                            args.img, args.work_dir, args.device, args.calib,
+                            sizes)
+    print(f'deployed to {", ".join(files)} in {time.time() - start:.0f} s')
     rows = pipeline.compare_at_sizes(args.deploy_cfg, model_cfg,
                                      args.checkpoint, files, args.img, sizes,
                                      args.device)

@@ -1,14 +1,17 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
-"""The deployed demo models against PyTorch on the demo validation sets:
-COCO box/mask AP of the Mask R-CNN and mIoU of the Semantic FPN, side by
-side, for ONNX Runtime and OpenVINO.
+"""The demo models deployed to every runtime, fp32 and INT8, against
+PyTorch on the demo validation sets: top-1 of the classifier, COCO box/mask
+AP of the Mask R-CNN, mIoU of the Semantic FPN, side by side.
 
     bash tools/run_demo.sh && bash tools/run_seg_demo.sh   # the checkpoints
-    python tools/deploy_accuracy.py [--backends onnxruntime openvino]
+    python tools/deploy_accuracy.py [--models classifier detector segmentor]
+        [--runtimes onnxruntime openvino onnxruntime-int8 openvino-int8
+                    executorch executorch-int8] [--calib 64]
 
-Each model is exported with tools/deploy.py's steps into
-work_dirs/deploy_accuracy/ and evaluated with tools/deploy_test.py's; PyTorch
-is evaluated as tools/test.py does.
+Each model is deployed with tools/deploy.py's steps (INT8: calibrated on
+the model config's training set) into work_dirs/deploy_accuracy/ and
+evaluated with tools/deploy_test.py's; PyTorch is evaluated as
+tools/test.py does.
 """
 import argparse
 import os.path as osp
@@ -16,70 +19,99 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import swiftformer_mm  # noqa: F401
 from swiftformer_mm.export import pipeline
 
 WORK = 'work_dirs/deploy_accuracy'
+CLS_DATA = 'data/demo_cls'
 MODELS = {
-    'Mask R-CNN XS (demo)': dict(
+    'classifier': dict(
+        name='SwiftFormer-XS classifier (demo)',
+        config='configs/classification/swiftformer_xs_demo.py',
+        checkpoint='work_dirs/swiftformer_xs_cls_demo/epoch_12.pth',
+        image=f'{CLS_DATA}/val/circle/00000.png',
+        deploy='configs/deploy/classification_{runtime}.py',
+        metrics=('accuracy/top1', ), scale=1, task='mmpretrain',
+        options={f'{split}.dataset.data_root': CLS_DATA for split in
+                 ('train_dataloader', 'val_dataloader', 'test_dataloader')}),
+    'detector': dict(
+        name='Mask R-CNN XS (demo)',
         config='configs/detection/mask_rcnn_swiftformer_xs_demo.py',
-        checkpoint='work_dirs/mask_rcnn_swiftformer_xs_demo/epoch_3.pth',
+        checkpoint='work_dirs/mask_rcnn_swiftformer_xs_demo/pretrained/'
+        'epoch_3.pth',
         image='data/demo_coco/val/000000.png',
-        deploy='configs/deploy/instance-seg_{backend}_dynamic.py',
-        metrics=('coco/bbox_mAP', 'coco/segm_mAP'), scale=100),
-    'Semantic FPN XS (demo)': dict(
+        deploy='configs/deploy/instance-seg_{runtime}.py',
+        metrics=('coco/bbox_mAP', 'coco/segm_mAP'), scale=100,
+        task='mmdet'),
+    'segmentor': dict(
+        name='Semantic FPN XS (demo)',
         config='configs/segmentation/semantic_fpn_swiftformer_xs_demo.py',
-        checkpoint='work_dirs/semantic_fpn_swiftformer_xs_demo/iter_160.pth',
+        checkpoint='work_dirs/semantic_fpn_swiftformer_xs_demo/pretrained/'
+        'iter_100.pth',
         image='data/ade_demo/images/validation/ADE_val_00000001.jpg',
-        deploy='configs/deploy/segmentation_{backend}_dynamic.py',
-        metrics=('mIoU', ), scale=1,
-        options={f'{split}.dataset.data_root': 'data/ade_demo' for split in
-                 ('val_dataloader', 'test_dataloader')}),
+        deploy='configs/deploy/segmentation_{runtime}.py',
+        metrics=('mIoU', ), scale=1, task='mmseg'),
 }
+RUNTIMES = ('onnxruntime', 'openvino', 'onnxruntime-int8', 'openvino-int8',
+            'executorch', 'executorch-int8')
+
+
+def model_config(spec) -> Config:
+    cfg = Config.fromfile(spec['config'])
+    cfg.merge_from_dict(spec.get('options', {}))
+    return cfg
 
 
 def pytorch_metrics(spec, work_dir):
-    cfg = Config.fromfile(spec['config'])
-    cfg.merge_from_dict(spec.get('options', {}))
+    cfg = model_config(spec)
     cfg.work_dir = work_dir
-    cfg.load_from = spec['checkpoint']
+    cfg.load_from = spec['checkpoint']  # OpenMMLab checkpoints, all three
     return Runner.from_cfg(cfg).test()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--backends', nargs='+',
-                        default=['onnxruntime', 'openvino'])
+    parser.add_argument('--models', nargs='+', choices=sorted(MODELS),
+                        default=sorted(MODELS))
+    parser.add_argument('--runtimes', nargs='+', choices=RUNTIMES,
+                        default=list(RUNTIMES))
+    parser.add_argument('--calib', type=int,
+                        help='INT8: calibration images (default: the deploy '
+                        "configs')")
     args = parser.parse_args()
     rows = []
-    for name, spec in MODELS.items():
+    for key in args.models:
+        spec = MODELS[key]
         for path in (spec['checkpoint'], spec['image']):
             if not osp.isfile(path):
-                raise SystemExit(f'{path} not found: run tools/run_demo.sh '
-                                 'and tools/run_seg_demo.sh first')
-        key = name.split(' (')[0].replace(' ', '_').lower()
+                raise SystemExit(
+                    f'{path} not found: run tools/run_demo.sh and '
+                    'tools/run_seg_demo.sh first (they train the classifier '
+                    'too)')
         results = {'PyTorch': pytorch_metrics(
             spec, osp.join(WORK, key, 'pytorch'))}
-        for backend in args.backends:
-            deploy_cfg = spec['deploy'].format(backend=backend)
-            model_cfg = Config.fromfile(spec['config'])
-            model_cfg.merge_from_dict(spec.get('options', {}))
-            files = pipeline.export(deploy_cfg, model_cfg, spec['checkpoint'],
-                                    spec['image'],
-                                    osp.join(WORK, key, backend))
-            results[backend] = pipeline.evaluate(
-                deploy_cfg, model_cfg, files,
-                osp.join(WORK, key, backend, 'test'))
+        for runtime in args.runtimes:
+            # ExecuTorch programs are static-shape, the others dynamic
+            deploy_cfg = spec['deploy'].format(runtime=runtime if runtime.startswith(
+                'executorch') else f'{runtime}_dynamic')
+            work = osp.join(WORK, key, runtime)
+            files = pipeline.export(deploy_cfg, model_config(spec),
+                                    spec['checkpoint'], spec['image'], work,
+                                    calib_images=args.calib if 'int8' in
+                                    runtime else None)
+            results[runtime] = pipeline.evaluate(
+                deploy_cfg, model_config(spec), files,
+                osp.join(work, 'test'))
         for metric in spec['metrics']:
             ref = results['PyTorch'][metric] * spec['scale']
             cells = [f'{ref:.2f}']
-            for backend in args.backends:
-                value = results[backend][metric] * spec['scale']
+            for runtime in args.runtimes:
+                value = results[runtime][metric] * spec['scale']
                 cells.append(f'{value:.2f} ({value - ref:+.2f})')
-            rows.append(f'| {name} | {metric} | ' + ' | '.join(cells) + ' |')
+            rows.append(f"| {spec['name']} | {metric} | " + ' | '.join(cells)
+                        + ' |')
     print('\n| model | metric | PyTorch | ' +
-          ' | '.join(f'{b} (diff)' for b in args.backends) + ' |')
-    print('|---|---|---|' + '---|' * len(args.backends))
+          ' | '.join(f'{r} (diff)' for r in args.runtimes) + ' |')
+    print('|---|---|---|' + '---|' * len(args.runtimes))
     print('\n'.join(rows))
 
 

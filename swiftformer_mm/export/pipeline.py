@@ -27,6 +27,9 @@ from .mmdeploy_compat import mmdeploy_patched, onnx_to_openvino
 BACKENDS = {
     'onnxruntime': ('onnxruntime', 'pip install onnxruntime'),
     'openvino': ('openvino', 'pip install openvino'),
+    'executorch': ('executorch.runtime', 'bash tools/setup_env.sh installs '
+                   'it (pip install executorch==1.5.1 torchao==0.18.0 '
+                   '--no-deps, plus flatbuffers, ruamel.yaml)'),
 }
 MIN_SIDE = 32  # SwiftFormer's total stride
 
@@ -39,6 +42,11 @@ def load_configs(deploy_cfg, model_cfg):
         deploy_cfg, Config) else Config.fromfile(deploy_cfg)
     model_cfg = copy.deepcopy(model_cfg) if isinstance(
         model_cfg, Config) else Config.fromfile(model_cfg)
+    if model_cfg.get('data_preprocessor') is not None:
+        # mmpretrain configs give it at the top; mmengine's Runner moves it
+        # into the model, mmdeploy's task processors look in the model
+        model_cfg.model.setdefault('data_preprocessor',
+                                   model_cfg.data_preprocessor)
     codebase = deploy_cfg.get('codebase_config', {})
     head = model_cfg.get('model', {}).get('decode_head')
     if codebase.get('type') == 'mmseg' and isinstance(head, dict):
@@ -84,7 +92,7 @@ def check_inputs(deploy_cfg: Config, model_cfg: Config,
     except ImportError as e:
         raise DeployError(f'backend {backend!r} is not installed '
                           f'({e}); {install}') from e
-    shape = deploy_cfg.onnx_config.get('input_shape')
+    shape = deploy_cfg.get('onnx_config', {}).get('input_shape')
     if shape is not None and min(shape) < MIN_SIDE:
         raise DeployError(
             f'onnx_config.input_shape={list(shape)} (W, H): SwiftFormer needs'
@@ -101,7 +109,7 @@ def check_inputs(deploy_cfg: Config, model_cfg: Config,
 def check_static_shape(deploy_cfg: Config, model_cfg: Config) -> None:
     """A static-shape model runs only on inputs of its shape: the test
     pipeline must resize to exactly that size."""
-    shape = deploy_cfg.onnx_config.get('input_shape')
+    shape = deploy_cfg.get('onnx_config', {}).get('input_shape')
     if shape is None:
         return
     steps = model_cfg.test_dataloader.dataset.get('pipeline', [])
@@ -121,8 +129,9 @@ def check_static_shape(deploy_cfg: Config, model_cfg: Config) -> None:
 def _export_cfg(deploy_cfg: Config) -> Config:
     """The config the ONNX export runs with: OpenVINO converts the ONNX
     Runtime export (standard ops) instead of mmdeploy's OpenVINO-specific
-    rewrites, whose converter no longer exists."""
-    if deploy_cfg.backend_config.type != 'openvino':
+    rewrites, whose converter no longer exists. (ExecuTorch uses mmdeploy's
+    task processors only to read images, as for ONNX Runtime.)"""
+    if deploy_cfg.backend_config.type not in ('openvino', 'executorch'):
         return deploy_cfg
     cfg = copy.deepcopy(deploy_cfg)
     cfg.backend_config = dict(type='onnxruntime')
@@ -131,11 +140,17 @@ def _export_cfg(deploy_cfg: Config) -> Config:
 
 def export(deploy_cfg, model_cfg, checkpoint: str, image: str,
            work_dir: str, device: str = 'cpu',
-           calib_images: Optional[int] = None) -> List[str]:
+           calib_images: Optional[int] = None,
+           sizes: Sequence[Tuple[int, int]] = ()) -> List[str]:
     """Export the model to ``work_dir/end2end.onnx`` and convert it for the
     backend; for a deploy config with a ``quantization`` section, quantize
     it to INT8 (``end2end-int8.onnx`` / ``.xml``) with ``calib_images``
-    training images (default: the config's). Return the backend files."""
+    training images (default: the config's). Return the backend files.
+
+    ExecuTorch programs are static-shape: they are written for the network
+    input sizes of the model config's test set, of ``image`` and of
+    ``sizes`` (image sizes, (h, w)), and the backend file is their manifest.
+    """
     deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
     quantization = quantize.quantization_cfg(deploy_cfg, calib_images)
     check_inputs(deploy_cfg, model_cfg, checkpoint, image)
@@ -147,6 +162,9 @@ def export(deploy_cfg, model_cfg, checkpoint: str, image: str,
                 f'images, but the training set has only {found}; pass '
                 f'--calib {found} or fewer.')
     os.makedirs(work_dir, exist_ok=True)
+    if deploy_cfg.backend_config.type == 'executorch':
+        return [_export_executorch(deploy_cfg, model_cfg, checkpoint, image,
+                                   work_dir, device, quantization, sizes)]
     save_file = deploy_cfg.onnx_config.save_file
     with mmdeploy_patched():
         from mmdeploy.apis import torch2onnx
@@ -166,13 +184,87 @@ def export(deploy_cfg, model_cfg, checkpoint: str, image: str,
     return [quantizer(files[0], inputs, f'{stem}-int8{ext}', quantization)]
 
 
-def _calibration_inputs(deploy_cfg, model_cfg, checkpoint, device, num):
+def _pytorch_model(model_cfg: Config, checkpoint: Optional[str] = None,
+                   device='cpu'):
+    """The model of ``model_cfg`` with the checkpoint's weights (none: the
+    host parts of an ExecuTorch model, which have none)."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    cfg = copy.deepcopy(model_cfg)
+    cfg.model.get('backbone', {}).pop('init_cfg', None)
+    init_default_scope(cfg.default_scope)
+    registry = __import__(f'{cfg.default_scope}.registry',
+                          fromlist=['MODELS']).MODELS
+    model = registry.build(cfg.model)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu',
+                        logger='silent')
+    return model.to(device).eval()
+
+
+def _network_input_shapes(model, model_cfg: Config, deploy_cfg: Config,
+                          images=(), sizes=()) -> List[Tuple[int, int]]:
+    """The distinct (H, W) the model's network sees on the model config's
+    test set, on ``images`` and on ``images[0]`` resized to ``sizes``."""
+    import cv2
+    from mmengine.runner import Runner
+    extra = [load_image(path) for path in images]
+    extra += [cv2.resize(extra[0], (w, h)) for h, w in sizes] if extra else []
+    with mmdeploy_patched():  # its task processor reads arrays
+        from mmdeploy.apis.utils import build_task_processor
+        processor = build_task_processor(model_cfg, _export_cfg(deploy_cfg),
+                                         'cpu')
+        batches = list(Runner.build_dataloader(model_cfg.test_dataloader))
+        batches += [processor.create_input(img)[0] for img in extra]
+    shapes = set()
+    with torch.no_grad():
+        for batch in batches:
+            x = model.data_preprocessor(batch, False)['inputs']
+            shapes.add(tuple(x.shape[-2:]))
+    return sorted(shapes)
+
+
+def _export_executorch(deploy_cfg, model_cfg, checkpoint, image, work_dir,
+                       device, quantization, sizes) -> str:
+    from ..deploy import switch_to_deploy
+    from . import executorch
+    scope = executorch.task_of(model_cfg)
+    model = _pytorch_model(model_cfg, checkpoint, device)
+    shapes = _network_input_shapes(model, model_cfg, deploy_cfg, [image],
+                                   sizes)
+    if len(shapes) > executorch.MAX_SHAPES:
+        raise DeployError(
+            f'the test set and the image make {len(shapes)} different '
+            f'network input sizes ({shapes[:4]}...); ExecuTorch programs are '
+            f'static-shape, one per size, at most {executorch.MAX_SHAPES}: '
+            "give the test pipeline a fixed size (dict(type='Resize', "
+            'scale=(W, H), keep_ratio=False)), as an app runs a fixed camera '
+            'size.')
+    calibration = data_samples = None
+    if quantization:
+        calibration = _calibration_inputs(
+            deploy_cfg, model_cfg, checkpoint, device,
+            quantization['calib_images'], model.data_preprocessor)
+        if scope == 'mmdet':
+            from mmdet.structures import DetDataSample
+            h, w = shapes[0]
+            data_samples = [DetDataSample(metainfo=dict(
+                img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.),
+                batch_input_shape=(h, w), pad_shape=(h, w)))]
+    switch_to_deploy(model)
+    return executorch.export_programs(model, scope, shapes, work_dir,
+                                      calibration, data_samples)
+
+
+def _calibration_inputs(deploy_cfg, model_cfg, checkpoint, device, num,
+                        preprocessor=None):
     """Calibration inputs as the deployed model's preprocessor makes them."""
     with mmdeploy_patched():
         from mmdeploy.apis.utils import build_task_processor
         from mmdeploy.utils import get_input_shape
-        processor = build_task_processor(model_cfg, deploy_cfg, device)
-        preprocessor = _backend_preprocessor(processor)
+        processor = build_task_processor(model_cfg, _export_cfg(deploy_cfg),
+                                         device)
+        preprocessor = preprocessor or _backend_preprocessor(processor)
         return quantize.calibration_inputs(
             processor, preprocessor, get_input_shape(deploy_cfg), model_cfg,
             num)
@@ -263,11 +355,18 @@ def _backend_preprocessor_cfg(processor, data_preprocessor):
     return data_preprocessor
 
 
+#: The data preprocessor each library builds when a config names none.
+DEFAULT_PREPROCESSORS = dict(mmdet='DetDataPreprocessor',
+                             mmseg='SegDataPreProcessor',
+                             mmpretrain='ClsDataPreprocessor')
+
+
 def _backend_preprocessor(processor):
     cfg = _backend_preprocessor_cfg(processor, copy.deepcopy(
         processor.model_cfg.model.get('data_preprocessor', {})))
-    registry = __import__(f'{processor.model_cfg.default_scope}.registry',
-                          fromlist=['MODELS']).MODELS
+    scope = processor.model_cfg.default_scope
+    cfg.setdefault('type', DEFAULT_PREPROCESSORS[scope])
+    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
     return registry.build(cfg)
 
 
@@ -290,10 +389,14 @@ def predict_both(deploy_cfg, model_cfg, checkpoint: str,
     with mmdeploy_patched():
         from mmdeploy.apis.utils import build_task_processor
         from mmdeploy.utils import get_input_shape
-        processor = build_task_processor(model_cfg, deploy_cfg, device)
+        processor = build_task_processor(model_cfg, _export_cfg(deploy_cfg),
+                                         device)
         shape = get_input_shape(deploy_cfg)
         pytorch = processor.build_pytorch_model(checkpoint)
-        backend = build_backend_model(processor, backend_files)
+        if deploy_cfg.backend_config.type == 'executorch':
+            backend = executorch_model(model_cfg, backend_files[0], device)
+        else:
+            backend = build_backend_model(processor, backend_files)
         for image in images:
             data, _ = processor.create_input(image, shape)
             with torch.no_grad():
@@ -324,11 +427,20 @@ def compare_at_sizes(deploy_cfg, model_cfg, checkpoint: str,
     return rows
 
 
+def executorch_model(model_cfg: Config, manifest: str, device='cpu'):
+    """The model config's model computing with the ExecuTorch programs of
+    ``manifest`` (:func:`.executorch.attach`)."""
+    from . import executorch
+    return executorch.attach(_pytorch_model(model_cfg, device=device),
+                             executorch.Programs(manifest))
+
+
 def evaluate(deploy_cfg, model_cfg, backend_files: List[str],
              work_dir: str, device: str = 'cpu',
              cfg_options: Optional[dict] = None) -> dict:
-    """The model config's test set and metrics (COCO AP, mIoU) on the
-    deployed model, through mmdeploy's test runner; returns the metrics."""
+    """The model config's test set and metrics (COCO AP, mIoU, top-1) on
+    the deployed model, through mmdeploy's test runner (ExecuTorch:
+    mmengine's, with the programs in the model); returns the metrics."""
     deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
     if cfg_options:
         model_cfg.merge_from_dict(cfg_options)
@@ -339,6 +451,8 @@ def evaluate(deploy_cfg, model_cfg, backend_files: List[str],
             raise FileNotFoundError(
                 f'deployed model not found: {path!r}; write it with '
                 'tools/deploy.py first')
+    if deploy_cfg.backend_config.type == 'executorch':
+        return _evaluate_executorch(model_cfg, backend_files[0], work_dir)
     with mmdeploy_patched():
         from mmdeploy.apis.utils import build_task_processor
         processor = build_task_processor(model_cfg, deploy_cfg, device)
@@ -352,6 +466,23 @@ def evaluate(deploy_cfg, model_cfg, backend_files: List[str],
             wait_time=0, interval=1, dataloader=dataloader)
         runner.register_hook(ProgressBarHook(len(dataloader)))
         return runner.test()
+
+
+def _evaluate_executorch(model_cfg: Config, manifest: str, work_dir: str):
+    from mmengine.runner import Runner
+
+    from . import executorch
+    cfg = copy.deepcopy(model_cfg)
+    cfg.model.get('backbone', {}).pop('init_cfg', None)
+    cfg.work_dir, cfg.load_from = work_dir, None
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                'param_scheduler', 'val_dataloader', 'val_cfg',
+                'val_evaluator'):
+        cfg[key] = None
+    runner = Runner.from_cfg(cfg)
+    executorch.attach(runner.model, executorch.Programs(manifest))
+    runner.register_hook(ProgressBarHook(len(runner.test_dataloader)))
+    return runner.test()
 
 
 class ProgressBarHook(Hook):

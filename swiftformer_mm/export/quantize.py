@@ -16,6 +16,10 @@ A deploy config asks for it with a ``quantization`` section (see the
         calib_images=64, per_channel=True,
         ignored_patterns=[...])
 
+    quantization = dict(
+        type='executorch',      # ExecuTorch programs: PT2E with XNNPACK's
+        calib_images=64)        # quantizer (swiftformer_mm.export.executorch)
+
 The images go through the model config's test pipeline and the deployed
 model's data preprocessor, so the quantizer sees exactly what the deployed
 network will see. They are chosen with a fixed seed, so a rerun writes the
@@ -36,6 +40,8 @@ from .errors import DeployError
 #: quantization type -> (backend it quantizes, package, how to install it)
 QUANTIZERS = {
     'nncf': ('openvino', 'nncf', 'pip install nncf'),
+    'executorch': ('executorch', 'torchao.quantization.pt2e',
+                   'bash tools/setup_env.sh installs it (torchao==0.18.0)'),
     'onnxruntime': ('onnxruntime', 'onnxruntime.quantization',
                     'pip install onnxruntime'),
 }

@@ -310,7 +310,10 @@ class SwiftFormer(BaseModule):
 
     # --------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        if min(x.shape[-2:]) < 32 and not torch.jit.is_tracing():
+        # Each side on its own: under torch.export a check of min() over
+        # symbolic sizes becomes a guard that the exported program drops.
+        if (x.shape[-2] < 32 or x.shape[-1] < 32) and \
+                not torch.jit.is_tracing():
             raise ValueError(
                 f'SwiftFormer got a {x.shape[-1]}x{x.shape[-2]} (WxH) input; '
                 'it needs at least 32x32 pixels (its total stride). Resize or '
