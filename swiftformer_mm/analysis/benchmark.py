@@ -19,7 +19,6 @@ import time
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 
 from ..deploy import switch_to_deploy
 from ..models import SwiftFormer
@@ -293,92 +292,6 @@ def bench_memory(args):
     a, b = rows[False], rows[True]
     print(f'\nwith_cp: peak {b["peak"] / a["peak"] - 1:+.0%}, step memory '
           f'{(b["peak"] - b["base"]) / (a["peak"] - a["base"]) - 1:+.0%}')
-
-
-# ------------------------------------------------------- deployed models
-def bench_deployed(args):
-    """Per-image latency, end to end (``test_step``: preprocessing, model,
-    post-processing), of PyTorch eager (training and deploy form) and of the
-    model deployed with mmdeploy to ONNX Runtime and OpenVINO."""
-    import cv2
-    import numpy as np
-
-    from ..export import pipeline
-    from ..export.mmdeploy_compat import mmdeploy_patched
-    task = args.task or 'segmentor'
-    arch = args.arch
-    if task == 'segmentor':
-        config = f'configs/segmentation/semantic_fpn_swiftformer_{arch}.py'
-        h, w = parse_size(args.size or '512x512')
-        deploy = 'configs/deploy/segmentation_{}_dynamic.py'
-        options = {'model.backbone.norm_cfg': dict(type='BN'),
-                   'model.decode_head.norm_cfg': dict(type='BN')}
-        scope, name = 'mmseg', 'Semantic FPN'
-    else:
-        config = f'configs/detection/mask_rcnn_swiftformer_{arch}.py'
-        h, w = parse_size(args.size or '800x1344')
-        deploy = 'configs/deploy/instance-seg_{}_dynamic.py'
-        # every image carries the maximum 100 detections into the mask head,
-        # in PyTorch and in the deployed graph alike
-        options = {'model.test_cfg.rcnn.score_thr': 0.0}
-        scope, name = 'mmdet', 'Mask R-CNN'
-    config = os.path.join(ROOT, config)
-    model = _build(config, scope, dict(
-        options, **{'model.backbone.init_cfg': None}))
-    work = tempfile.mkdtemp(prefix='bench_deployed_')
-    ckpt = os.path.join(work, 'model.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
-    image = os.path.join(work, 'image.png')
-    rng = np.random.default_rng(0)
-    cv2.imwrite(image, rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-    model_cfg = Config.fromfile(config)
-    model_cfg.merge_from_dict(dict(options, **{'model.backbone.init_cfg':
-                                               None}))
-    candidates = {}
-    for backend in args.backends:
-        files = pipeline.export(deploy.format(backend), model_cfg, ckpt,
-                                image, os.path.join(work, backend))
-        deploy_cfg, cfg = pipeline.load_configs(deploy.format(backend),
-                                                model_cfg)
-        with mmdeploy_patched():
-            from mmdeploy.apis.utils import build_task_processor
-            processor = build_task_processor(cfg, deploy_cfg, 'cpu')
-            data, _ = processor.create_input(image, None)
-            candidates[backend] = pipeline.build_backend_model(
-                processor, files)
-    deployed = switch_to_deploy(copy.deepcopy(model))
-    models = {'PyTorch eager (training form)': model,
-              'PyTorch eager (deploy form)': deployed, **candidates}
-
-    def run(m):
-        with torch.no_grad(), mmdeploy_patched():
-            return m.test_step(data)
-    fns = {k: (lambda m=m: run(m)) for k, m in models.items()}
-    if task == 'segmentor' and 'onnxruntime' in candidates:
-        # The network alone (logits at the input size, no pre- or
-        # post-processing), to show where the end-to-end time goes.
-        x = model.data_preprocessor(data, False)['inputs']
-        metas = [dict(img_shape=tuple(x.shape[-2:]),
-                      pad_shape=tuple(x.shape[-2:]))]
-        session = candidates['onnxruntime'].wrapper.sess
-        feed = {'input': x.numpy()}
-
-        def network():
-            with torch.no_grad():
-                model.encode_decode(x, metas)
-        fns['PyTorch eager, network only'] = network
-        fns['onnxruntime, network only'] = lambda: session.run(None, feed)
-    med = interleaved(fns, args.repeats, warmup=1)
-    base = med['PyTorch eager (training form)']
-    net_h, net_w = data['inputs'][0].shape[-2:]
-    print(f'## {name} {arch.upper()}, {h}x{w} image ({net_h}x{net_w} after '
-          'the test pipeline), batch 1, CPU, end to end '
-          f'(median of {args.repeats}, interleaved): {machine()}\n')
-    print('| model | per image (ms) | vs PyTorch eager |\n|---|---|---|')
-    for k, t in med.items():
-        ref = med.get('PyTorch eager, network only', base) if \
-            'network only' in k else base
-        print(f'| {k} | {t * 1e3:.0f} | {t / ref:.2f}x |')
 
 
 # ------------------------------------------------- output-norm tie (issue 10)

@@ -129,12 +129,26 @@ def check_static_shape(deploy_cfg: Config, model_cfg: Config) -> None:
 def _export_cfg(deploy_cfg: Config) -> Config:
     """The config the ONNX export runs with: OpenVINO converts the ONNX
     Runtime export (standard ops) instead of mmdeploy's OpenVINO-specific
-    rewrites, whose converter no longer exists. (ExecuTorch uses mmdeploy's
-    task processors only to read images, as for ONNX Runtime.)"""
-    if deploy_cfg.backend_config.type not in ('openvino', 'executorch'):
+    rewrites, whose converter no longer exists."""
+    if deploy_cfg.backend_config.type != 'openvino':
         return deploy_cfg
     cfg = copy.deepcopy(deploy_cfg)
     cfg.backend_config = dict(type='onnxruntime')
+    return cfg
+
+
+def _processor_cfg(deploy_cfg: Config) -> Config:
+    """The deploy config mmdeploy's task processor gets. For ExecuTorch,
+    which mmdeploy does not know, it only reads images and builds the
+    PyTorch model: as for a dynamic-shape ONNX Runtime model."""
+    if deploy_cfg.backend_config.type != 'executorch':
+        return deploy_cfg
+    cfg = copy.deepcopy(deploy_cfg)
+    cfg.backend_config = dict(type='onnxruntime')
+    cfg.onnx_config = dict(type='onnx', input_shape=None,
+                           input_names=['input'], output_names=['output'],
+                           dynamic_axes=dict(input={0: 'batch', 2: 'height',
+                                                    3: 'width'}))
     return cfg
 
 
@@ -212,7 +226,7 @@ def _network_input_shapes(model, model_cfg: Config, deploy_cfg: Config,
     extra += [cv2.resize(extra[0], (w, h)) for h, w in sizes] if extra else []
     with mmdeploy_patched():  # its task processor reads arrays
         from mmdeploy.apis.utils import build_task_processor
-        processor = build_task_processor(model_cfg, _export_cfg(deploy_cfg),
+        processor = build_task_processor(model_cfg, _processor_cfg(deploy_cfg),
                                          'cpu')
         batches = list(Runner.build_dataloader(model_cfg.test_dataloader))
         batches += [processor.create_input(img)[0] for img in extra]
@@ -262,7 +276,7 @@ def _calibration_inputs(deploy_cfg, model_cfg, checkpoint, device, num,
     with mmdeploy_patched():
         from mmdeploy.apis.utils import build_task_processor
         from mmdeploy.utils import get_input_shape
-        processor = build_task_processor(model_cfg, _export_cfg(deploy_cfg),
+        processor = build_task_processor(model_cfg, _processor_cfg(deploy_cfg),
                                          device)
         preprocessor = preprocessor or _backend_preprocessor(processor)
         return quantize.calibration_inputs(
@@ -389,7 +403,7 @@ def predict_both(deploy_cfg, model_cfg, checkpoint: str,
     with mmdeploy_patched():
         from mmdeploy.apis.utils import build_task_processor
         from mmdeploy.utils import get_input_shape
-        processor = build_task_processor(model_cfg, _export_cfg(deploy_cfg),
+        processor = build_task_processor(model_cfg, _processor_cfg(deploy_cfg),
                                          device)
         shape = get_input_shape(deploy_cfg)
         pytorch = processor.build_pytorch_model(checkpoint)

@@ -154,12 +154,12 @@ def quantize_openvino(xml: str, inputs: List[torch.Tensor], out_xml: str,
     if cfg.get('model_type'):
         kwargs['model_type'] = getattr(nncf.ModelType,
                                        cfg['model_type'].upper())
-    # NNCF's bias correction collects per-layer outputs across the images
-    # and fails on images of different sizes (a dynamic-shape model on a
-    # keep-ratio pipeline); min/max statistics do not mind.
-    if len({tuple(x.shape) for x in inputs}) > 1:
-        kwargs['advanced_parameters'] = nncf.AdvancedQuantizationParameters(
-            disable_bias_correction=True)
+    # NNCF's (fast) bias correction fails on these graphs: on images of
+    # different sizes (a dynamic-shape model on a keep-ratio pipeline) and on
+    # the attention's fully-connected layers ("cannot reshape array of size
+    # 1792 into shape (1,112,1)"); min/max statistics work.
+    kwargs['advanced_parameters'] = nncf.AdvancedQuantizationParameters(
+        disable_bias_correction=True)
     name = model.inputs[0].get_any_name()
     quantized = nncf.quantize(
         model, nncf.Dataset(inputs, lambda x: {name: x.numpy()}),

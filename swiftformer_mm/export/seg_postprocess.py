@@ -86,10 +86,9 @@ def _window_3x3(x: torch.Tensor, op) -> torch.Tensor:
     """``op`` (max or min) over the 3x3 window of every pixel of
     ``(C, h, w)``, edges replicated; separable, as two passes of
     elementwise ops (max_pool2d is several times slower on CPU here)."""
-    rows = torch.cat([x[:, :1], x, x[:, -1:]], 1)
-    x = op(op(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
-    cols = torch.cat([x[:, :, :1], x, x[:, :, -1:]], 2)
-    return op(op(cols[:, :, :-2], cols[:, :, 1:-1]), cols[:, :, 2:])
+    x = F.pad(x[None], (1, 1, 1, 1), mode='replicate')[0]
+    x = op(op(x[:, :-2], x[:, 1:-1]), x[:, 2:])
+    return op(op(x[:, :, :-2], x[:, :, 1:-1]), x[:, :, 2:])
 
 
 def possible_winners(logits: torch.Tensor) -> torch.Tensor:
@@ -99,7 +98,7 @@ def possible_winners(logits: torch.Tensor) -> torch.Tensor:
     x = logits.float()
     window_max = _window_3x3(x, torch.maximum)
     window_min = _window_3x3(x, torch.minimum)
-    floor = window_min.max(dim=0).values
+    floor = window_min.amax(dim=0)
     margin = 1e-5 * float(x.abs().max()) + 1e-6
     can_win = (window_max >= floor - margin).flatten(1).any(dim=1)
     return can_win.nonzero()[:, 0]

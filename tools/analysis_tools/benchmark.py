@@ -15,9 +15,12 @@ idle machine for absolute numbers; the ratios are the robust part.
     python tools/analysis_tools/benchmark.py segmentor [--repeats 5]
     # peak memory of a training step, with and without with_cp
     python tools/analysis_tools/benchmark.py memory [--arch l1] [--size 512x512 --batch 2]
-    # whole models deployed with mmdeploy vs PyTorch eager, end to end
+    # whole models deployed vs PyTorch eager, end to end and network alone
     python tools/analysis_tools/benchmark.py deployed --task segmentor|detector [--arch l1]
-        [--size 512x512] [--backends onnxruntime openvino]
+        [--size 512x512] [--backends onnxruntime openvino onnxruntime-int8
+         openvino-int8 executorch executorch-int8] [--calib 16]
+    # the backbone alone, fp32 and INT8, ONNX Runtime and OpenVINO
+    python tools/analysis_tools/benchmark.py quantized-backbone [--arch l1] [--size 512x512]
     # training-step cost of keeping unread levels' norms in the graph
     python tools/analysis_tools/benchmark.py tie [--arch l1] [--size 512x512 --batch 2]
     # torch.compile: graph breaks of the backbone (training and deploy form)
@@ -40,14 +43,15 @@ import os
 
 import torch
 
-from swiftformer_mm.analysis import benchmark
+from swiftformer_mm.analysis import benchmark, deploy_benchmark
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('what', choices=['backbone', 'scaling', 'detector',
                                          'segmentor', 'memory', 'compile',
-                                         'profile', 'tie', 'deployed'])
+                                         'profile', 'tie', 'deployed',
+                                         'quantized-backbone'])
     parser.add_argument('--arch', default='l1')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--sizes', nargs='+', default=['224x224', '800x1344'])
@@ -64,7 +68,12 @@ def main():
                         help='deployed: which model (default segmentor)')
     parser.add_argument('--backends', nargs='+',
                         default=['onnxruntime', 'openvino'],
-                        help='deployed: backends to time')
+                        choices=['onnxruntime', 'openvino',
+                                 'onnxruntime-int8', 'openvino-int8',
+                                 'executorch', 'executorch-int8'],
+                        help='deployed: runtimes to time')
+    parser.add_argument('--calib', type=int, default=16,
+                        help='INT8: calibration images (demo sets)')
     parser.add_argument('--channels-last', action='store_true',
                         help='also time the deploy form in channels_last')
     args = parser.parse_args()
@@ -73,11 +82,15 @@ def main():
     torch.set_num_threads(args.threads or (os.cpu_count() or 1))
     defaults = dict(backbone=([1, 8], 15), scaling=([1], 11),
                     detector=([1], 5), segmentor=([1], 7), memory=([2], 1),
-                    compile=([1], 1), profile=([1], 1), tie=([2], 9), deployed=([1], 7))
+                    compile=([1], 1), profile=([1], 1), tie=([2], 9),
+                    deployed=([1], 7), **{'quantized-backbone': ([1], 15)})
     batch, repeats = defaults[args.what]
     args.batch = args.batch or batch
     args.repeats = args.repeats or repeats
-    getattr(benchmark, f'bench_{args.what}')(args)
+    what = args.what.replace('-', '_')
+    module = deploy_benchmark if what in (
+        'deployed', 'quantized_backbone') else benchmark
+    getattr(module, f'bench_{what}')(args)
 
 
 if __name__ == '__main__':

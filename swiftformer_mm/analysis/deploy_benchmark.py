@@ -1,0 +1,208 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""Speed of deployed models (``tools/analysis_tools/benchmark.py deployed``
+and ``quantized-backbone``): PyTorch eager against ONNX Runtime, OpenVINO
+and ExecuTorch, fp32 and INT8, interleaved in one process (:mod:`.timing`).
+
+The models have random, non-trivial weights (speed does not depend on the
+values). INT8 models are calibrated, as ``tools/deploy.py`` calibrates them,
+on training images: here those of the generated demo sets
+(:mod:`swiftformer_mm.demo_data`), which the model configs are pointed at.
+"""
+import copy
+import os
+import tempfile
+
+import cv2
+import numpy as np
+import torch
+
+from ..deploy import switch_to_deploy
+from ..models import SwiftFormer
+from .timing import interleaved, machine, parse_size
+from .weights import randomize_
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def _demo_training_set(task: str, work: str) -> dict:
+    """Generate a small demo training set; return the model-config options
+    that make it the config's training set (for calibration)."""
+    from ..demo_data import ade, coco
+    root = os.path.join(work, 'calibration_data')
+    if task == 'segmentor':
+        ade.generate(root, num_train=16, num_val=1)
+        return {'train_dataloader.dataset.data_root': root}
+    coco.generate(root, num_train=16, num_val=1)
+    return {'train_dataloader.dataset.data_root': root + '/',
+            'train_dataloader.dataset.ann_file':
+            'annotations/instances_train.json',
+            'train_dataloader.dataset.data_prefix.img': 'train/'}
+
+
+def _network_call(runtime: str, model, x: torch.Tensor):
+    """The deployed network alone on the preprocessed input ``x``."""
+    if runtime.startswith('onnxruntime'):
+        session, feed = model.wrapper.sess, {'input': x.numpy()}
+        return lambda: session.run(None, feed)
+    if runtime.startswith('openvino'):
+        compiled, feed = model.wrapper.compiled, {'input': x.numpy()}
+        return lambda: compiled(feed)
+    programs = model.extract_feat  # ExecuTorch: the attached program(s)
+    return lambda: programs(x)
+
+
+def bench_deployed(args):
+    """Per-image latency (batch 1), end to end (``test_step``: preprocessing,
+    network, post-processing) and of the network alone, of PyTorch eager
+    and of the model deployed to each of ``args.backends``."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from ..export import pipeline
+    from ..export.mmdeploy_compat import mmdeploy_patched
+    task = args.task or 'segmentor'
+    if task == 'segmentor':
+        config = f'configs/segmentation/semantic_fpn_swiftformer_{args.arch}.py'
+        h, w = parse_size(args.size or '512x512')
+        deploy = 'configs/deploy/segmentation_{}.py'
+        options = {'model.backbone.norm_cfg': dict(type='BN'),
+                   'model.decode_head.norm_cfg': dict(type='BN')}
+        scope, name = 'mmseg', 'Semantic FPN'
+    else:
+        config = f'configs/detection/mask_rcnn_swiftformer_{args.arch}.py'
+        h, w = parse_size(args.size or '800x1344')
+        deploy = 'configs/deploy/instance-seg_{}.py'
+        # every image carries the maximum 100 detections into the mask
+        # head, in PyTorch and in the deployed graph alike
+        options = {'model.test_cfg.rcnn.score_thr': 0.0}
+        scope, name = 'mmdet', 'Mask R-CNN'
+    work = tempfile.mkdtemp(prefix='bench_deployed_')
+    options['model.backbone.init_cfg'] = None
+    if any('int8' in b for b in args.backends):
+        options.update(_demo_training_set(task, work))
+    model_cfg = Config.fromfile(os.path.join(ROOT, config))
+    model_cfg.merge_from_dict(options)
+    init_default_scope(scope)
+    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+    model = randomize_(registry.build(copy.deepcopy(model_cfg.model))).eval()
+    ckpt = os.path.join(work, 'model.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    image = os.path.join(work, 'image.png')
+    cv2.imwrite(image, np.random.default_rng(0).integers(
+        0, 256, (h, w, 3), dtype=np.uint8))
+    candidates = {}
+    for backend in args.backends:
+        config_name = backend if backend.startswith('executorch') else \
+            f'{backend}_dynamic'
+        deploy_cfg = os.path.join(ROOT, deploy.format(config_name))
+        files = pipeline.export(deploy_cfg, model_cfg, ckpt, image,
+                                os.path.join(work, backend),
+                                calib_images=args.calib if 'int8' in backend
+                                else None)
+        deploy_cfg, cfg = pipeline.load_configs(deploy_cfg, model_cfg)
+        with mmdeploy_patched():
+            from mmdeploy.apis.utils import build_task_processor
+            processor = build_task_processor(
+                cfg, pipeline._processor_cfg(deploy_cfg), 'cpu')
+            data, _ = processor.create_input(image, None)
+            candidates[backend] = pipeline.executorch_model(
+                cfg, files[0]) if backend.startswith('executorch') else \
+                pipeline.build_backend_model(processor, files)
+    models = {'PyTorch eager': model,
+              'PyTorch eager (deploy form)':
+              switch_to_deploy(copy.deepcopy(model)), **candidates}
+
+    def end_to_end(m):
+        with torch.no_grad(), mmdeploy_patched():
+            return m.test_step(data)
+    fns = {k: (lambda m=m: end_to_end(m)) for k, m in models.items()}
+    x = model.data_preprocessor(data, False)['inputs']
+    network = {}
+    if task == 'segmentor':
+        def torch_network():
+            with torch.no_grad():
+                model.decode_head.forward(model.extract_feat(x))
+        network['PyTorch eager'] = torch_network
+        for backend, m in candidates.items():
+            network[backend] = _network_call(backend, m, x)
+    fns.update({f'{k}, network only': v for k, v in network.items()})
+    med = interleaved(fns, args.repeats, warmup=1)
+    print(f'## {name} {args.arch.upper()}, {h}x{w} image ({x.shape[-2]}x'
+          f'{x.shape[-1]} network input), batch 1, CPU (median of '
+          f'{args.repeats}, interleaved): {machine()}\n')
+    print('| model | per image (ms) | vs PyTorch eager | vs fp32, same '
+          'runtime |\n|---|---|---|---|')
+    for k, t in med.items():
+        part = ', network only' if k.endswith('network only') else ''
+        ref = med[f'PyTorch eager{part}']
+        runtime = k.replace(part, '')
+        fp32 = med.get(runtime.replace('-int8', '') + part) \
+            if '-int8' in runtime else None
+        print(f'| {k} | {t * 1e3:.0f} | {t / ref:.2f}x | '
+              + (f'{t / fp32:.2f}x' if fp32 else '') + ' |')
+
+
+def bench_quantized_backbone(args):
+    """The SwiftFormer backbone alone (deploy form), fp32 and INT8, in ONNX
+    Runtime and OpenVINO, against PyTorch eager."""
+    from ..export import quantize
+    from ..export.mmdeploy_compat import (OpenVINORuntimeWrapper,
+                                          onnx_to_openvino)
+    h, w = parse_size(args.size or '512x512')
+    work = tempfile.mkdtemp(prefix='bench_int8_backbone_')
+    model = switch_to_deploy(randomize_(SwiftFormer(args.arch))).eval()
+    x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    onnx_file = os.path.join(work, 'backbone.onnx')
+    torch.onnx.export(model, (x, ), onnx_file, input_names=['input'],
+                      opset_version=13, dynamo=False)
+    # calibration: images of the demo sets, normalised as the configs do
+    from ..demo_data import ade
+    root = os.path.join(work, 'calibration_data')
+    ade.generate(root, num_train=args.calib or 16, num_val=1)
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+    folder = os.path.join(root, 'images', 'training')
+    calib = []
+    for name in sorted(os.listdir(folder)):
+        img = cv2.resize(cv2.imread(os.path.join(folder, name)), (w, h))
+        t = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
+        calib.append((t.float() - mean) / std)
+    xml = onnx_to_openvino(onnx_file, work)
+    files = dict(
+        openvino=xml,
+        onnxruntime=onnx_file,
+        **{'openvino-int8': quantize.quantize_openvino(
+            xml, calib, xml.replace('.xml', '-int8.xml'),
+            dict(preset='mixed', model_type='transformer')),
+           'onnxruntime-int8': quantize.quantize_onnxruntime(
+            onnx_file, calib, onnx_file.replace('.onnx', '-int8.onnx'),
+            dict(per_channel=True))})
+    import onnxruntime as ort
+    fns = {}
+    for runtime, path in files.items():
+        if runtime.startswith('openvino'):
+            compiled = OpenVINORuntimeWrapper(path).compiled
+            fns[runtime] = lambda c=compiled: c({'input': x.numpy()})
+        else:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            session = ort.InferenceSession(path, options,
+                                           providers=['CPUExecutionProvider'])
+            fns[runtime] = lambda s=session: s.run(None,
+                                                   {'input': x.numpy()})
+
+    def eager():
+        with torch.no_grad():
+            model(x)
+    fns['PyTorch eager (deploy form)'] = eager
+    med = interleaved(fns, args.repeats, warmup=1)
+    print(f'## SwiftFormer-{args.arch.upper()} backbone, {h}x{w}, batch 1, '
+          f'CPU (median of {args.repeats}, interleaved): {machine()}\n')
+    print('| runtime | ms | vs PyTorch | vs fp32, same runtime |\n'
+          '|---|---|---|---|')
+    ref = med['PyTorch eager (deploy form)']
+    for k, t in med.items():
+        fp32 = med.get(k.replace('-int8', '')) if '-int8' in k else None
+        print(f'| {k} | {t * 1e3:.1f} | {t / ref:.2f}x | '
+              + (f'{t / fp32:.2f}x' if fp32 else '') + ' |')
