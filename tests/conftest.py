@@ -50,6 +50,32 @@ def write_authors_checkpoint(path, arch: str, seed: int = 0) -> dict:
             if not k.startswith('norm')}
 
 
+DEMO_CLASSIFIER = 'checkpoints/swiftformer_xs_demo_cls.pth'
+
+
+def write_demo_classifier(path, seed: int = 0) -> dict:
+    """Save the classification demo's model (random weights) as mmengine's
+    Runner saves it, where the detection/segmentation demo configs' backbone
+    ``init_cfg`` reads it (:data:`DEMO_CLASSIFIER`, relative to the working
+    directory), and return the weights a detector's or segmentor's backbone
+    takes from it: the trunk (its output norms start fresh, as from an
+    ImageNet file)."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    cfg = Config.fromfile(
+        osp.join(root, 'configs/classification/swiftformer_xs_demo.py'))
+    init_default_scope('mmpretrain')
+    model = randomize_(MODELS.build(cfg.model), seed)
+    os.makedirs(osp.dirname(str(path)) or '.', exist_ok=True)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(path))
+    return {k[len('backbone.'):]: v for k, v in model.state_dict().items()
+            if k.startswith('backbone.') and not k.startswith('backbone.norm')}
+
+
 def pipeline_step(pipeline, type_name: str) -> dict:
     """The one transform of type ``type_name`` in a data pipeline."""
     steps = [step for step in pipeline if step['type'] == type_name]

@@ -7,7 +7,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import pipeline_step, write_authors_checkpoint
+from conftest import (DEMO_CLASSIFIER, pipeline_step, write_authors_checkpoint,
+                      write_demo_classifier)
 from swiftformer_mm.demo_data.coco import CLASSES as DEMO_CLASSES
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -178,11 +179,13 @@ def test_real_config_loads_authors_weights_and_runs(tmp_path, arch):
 def test_demo_config():
     cfg = load(DEMO)
     xs = load(real('xs'))
-    # the XS recipe's model, from scratch, for the generated dataset
+    # the XS recipe's model for the generated dataset, starting from the
+    # classification demo's weights (tools/run_cls_demo.sh)
     backbone = cfg.model.backbone
     assert set(backbone) <= BACKBONE_KEYS
     assert backbone.type == 'SwiftFormer' and backbone.arch == 'xs'
-    assert backbone.init_cfg is None
+    assert backbone.init_cfg == dict(type='Pretrained',
+                                     checkpoint=DEMO_CLASSIFIER)
     assert {k: v for k, v in backbone.items() if k != 'init_cfg'} == \
         {k: v for k, v in xs.model.backbone.items() if k != 'init_cfg'}
     assert cfg.model.neck.in_channels == WIDTHS['xs']
@@ -200,7 +203,12 @@ def test_demo_config():
         cfg.test_dataloader.dataset.ann_file)
 
 
-def test_demo_config_builds_and_runs():
-    cfg = load(DEMO)
-    model = build(cfg)
+def test_demo_config_loads_the_demo_classifier_and_runs(tmp_path,
+                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    expected = write_demo_classifier(tmp_path / DEMO_CLASSIFIER, seed=3)
+    model = build(load(DEMO))
+    loaded = model.backbone.state_dict()
+    for key, value in expected.items():
+        assert torch.equal(loaded[key], value), key
     run_loss_and_predict(model, num_classes=len(DEMO_CLASSES))

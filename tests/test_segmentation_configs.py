@@ -13,7 +13,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
-from conftest import pipeline_step, write_authors_checkpoint
+from conftest import (DEMO_CLASSIFIER, pipeline_step, write_authors_checkpoint,
+                      write_demo_classifier)
 from swiftformer_mm.demo_data.ade import ADE_LABELS, DEMO_CLASSES
 from swiftformer_mm.models import SwiftFormer
 
@@ -128,7 +129,9 @@ def test_demo_config_is_the_xs_model_on_demo_data():
     for key in ('type', 'arch', 'out_indices', 'drop_path_rate',
                 'out_norm_cfg', 'frozen_stages'):
         assert demo.model.backbone[key] == real.model.backbone[key], key
-    assert demo.model.backbone.init_cfg is None
+    # starts from the classification demo's weights (tools/run_cls_demo.sh)
+    assert demo.model.backbone.init_cfg == dict(type='Pretrained',
+                                                checkpoint=DEMO_CLASSIFIER)
     assert demo.model.backbone.norm_cfg.type == 'BN'
     assert demo.model.decode_head.norm_cfg.type == 'BN'
     assert demo.model.neck == real.model.neck
@@ -235,9 +238,16 @@ def test_build_loss_predict_with_authors_weights(tmp_path, arch):
     check_loss_and_predict(cfg, 150, model)
 
 
-def test_demo_config_builds_trains_and_predicts():
+def test_demo_config_loads_the_demo_classifier_trains_and_predicts(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    expected = write_demo_classifier(tmp_path / DEMO_CLASSIFIER, seed=3)
     cfg = Config.fromfile(config_path(DEMO))
-    check_loss_and_predict(cfg, num_classes=len(DEMO_CLASSES))
+    model = build_model(cfg)
+    loaded = model.backbone.state_dict()
+    for key, value in expected.items():
+        assert torch.equal(loaded[key], value), key
+    check_loss_and_predict(cfg, len(DEMO_CLASSES), model)
 
 
 def test_missing_imagenet_weights_build_and_fail_at_init_with_the_fix(

@@ -23,6 +23,7 @@ import torch
 from mmengine.config import Config
 
 import swiftformer_mm  # noqa: F401  registers the models
+from conftest import DEMO_CLASSIFIER, write_demo_classifier
 from swiftformer_mm.demo_data import ade, coco
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -35,17 +36,9 @@ ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
 
 
 def demo_classifier(cwd):
-    """The classification demo's checkpoint (random weights here) where the
-    demo configs' backbone init_cfg reads it, relative to ``cwd``."""
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(osp.join(
-        ROOT, 'configs/classification/swiftformer_xs_demo.py'))
-    init_default_scope('mmpretrain')
-    path = cwd / 'checkpoints/swiftformer_xs_demo_cls.pth'
-    path.parent.mkdir(exist_ok=True)
-    torch.save({'state_dict': MODELS.build(cfg.model).state_dict(),
-                'meta': {}}, str(path))
+    """The classification demo's checkpoint (random weights) where the demo
+    configs' backbone ``init_cfg`` reads it, relative to ``cwd``."""
+    write_demo_classifier(cwd / DEMO_CLASSIFIER)
 
 
 def mim(*args, cwd, ok=True):

@@ -10,15 +10,15 @@ configs, the checkpoint, the image, the backend, a static input shape.
 import copy
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.utils import ProgressBar
 
 from ..inputs import load_image
+from .compare import compare, prediction_arrays
 from .errors import DeployError
 from . import quantize
 from .mmdeploy_compat import mmdeploy_patched, onnx_to_openvino
@@ -284,70 +284,6 @@ def _calibration_inputs(deploy_cfg, model_cfg, checkpoint, device, num,
             num)
 
 
-def _outputs(result) -> Dict[str, np.ndarray]:
-    if hasattr(result, 'pred_sem_seg'):
-        return dict(sem_seg=result.pred_sem_seg.data.cpu().numpy())
-    if 'pred_score' in result:
-        return dict(class_scores=result.pred_score.cpu().numpy())
-    inst = result.pred_instances
-    out = dict(bboxes=inst.bboxes.cpu().numpy(),
-               scores=inst.scores.cpu().numpy(),
-               labels=inst.labels.cpu().numpy())
-    if 'masks' in inst:
-        out['masks'] = inst.masks.cpu().numpy().astype(bool)
-    return out
-
-
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (n, 4) with every box of ``b`` (m, 4)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
-
-
-def compare(pytorch: Dict[str, np.ndarray], backend: Dict[str, np.ndarray],
-            min_score: float = 0.3) -> Dict[str, float]:
-    """How far a backend's prediction is from PyTorch's on one image.
-
-    Segmentation: the share of pixels with the same label. Classification:
-    the same top-1 class, and the largest class-score difference. Detection:
-    every
-    detection scoring at least ``min_score`` on either side is matched to
-    the other side's detection of the same label with the highest IoU;
-    ``min_matched_iou`` is the worst such match (1.0: the same boxes, 0.0:
-    a detection without a counterpart), ``max_score_diff`` compares the
-    matched scores.
-    """
-    if 'sem_seg' in pytorch:
-        return dict(pixels_equal=float(
-            (pytorch['sem_seg'] == backend['sem_seg']).mean()))
-    if 'class_scores' in pytorch:
-        a, b = pytorch['class_scores'], backend['class_scores']
-        return dict(same_top1=float(a.argmax() == b.argmax()),
-                    max_score_diff=float(np.abs(a - b).max()))
-    stats = dict(detections_pytorch=int((pytorch['scores'] >= min_score).sum()),
-                 detections_backend=int((backend['scores'] >= min_score).sum()))
-    worst, score_diff = 1.0, 0.0
-    for mine, other in ((pytorch, backend), (backend, pytorch)):
-        keep = mine['scores'] >= min_score
-        if not keep.any():
-            continue
-        iou = _box_iou(mine['bboxes'][keep], other['bboxes'])
-        iou = np.where(mine['labels'][keep][:, None] == other['labels'][None],
-                       iou, 0.)
-        best = iou.argmax(1) if iou.shape[1] else np.zeros(len(iou), int)
-        matched = iou.max(1) if iou.shape[1] else np.zeros(len(iou))
-        worst = min(worst, float(matched.min()))
-        if iou.shape[1]:
-            score_diff = max(score_diff, float(np.abs(
-                mine['scores'][keep] - other['scores'][best]).max()))
-    stats.update(min_matched_iou=worst, max_score_diff=score_diff)
-    return stats
-
-
 def pads_in_graph(model_cfg: Config) -> bool:
     """Whether the exported graph pads the image itself (mmdet's one- and
     two-stage detectors, see :mod:`.rewriters`)."""
@@ -416,7 +352,7 @@ def predict_both(deploy_cfg, model_cfg, checkpoint: str,
             with torch.no_grad():
                 ours = pytorch.test_step(data)[0]
                 theirs = backend.test_step(data)[0]
-            results.append((_outputs(ours), _outputs(theirs)))
+            results.append((prediction_arrays(ours), prediction_arrays(theirs)))
     return results
 
 
