@@ -30,7 +30,7 @@ STAMP="$(stamp_of)"
 STAMP_FILE="$VENV/.swiftformer_mm_stamp"
 
 if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] &&
-   "$VENV/bin/python" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, mmdeploy, openvino, timm, mim, seaborn, swiftformer_mm" 2>/dev/null; then
+   "$VENV/bin/python" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, mmdeploy, openvino, nncf, executorch.runtime, timm, mim, seaborn, swiftformer_mm" 2>/dev/null; then
   echo "[setup] environment in $VENV is up to date"
   exit 0
 fi
@@ -89,6 +89,16 @@ pip_install aenum openvino openvino-telemetry
 echo "[setup] openmim"
 pip_install --no-deps openmim
 pip_install tabulate pandas seaborn "click<9.1"
+
+# INT8 and on-device (swiftformer_mm/export/quantize.py, executorch.py): NNCF
+# with its dependencies; ExecuTorch and torchao without theirs: executorch
+# declares coremltools, hydra, pytorch-tokenizers, test tools, ... for its
+# LLM and CoreML paths, while exporting to XNNPACK and running a .pte needs
+# only flatbuffers and ruamel.yaml (plus sympy, pandas, ... that are here).
+echo "[setup] NNCF, ExecuTorch"
+pip_install nncf
+pip_install --no-deps executorch torchao
+pip_install flatbuffers ruamel.yaml
 
 "$PY" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, timm, swiftformer_mm; print('[setup] ok: torch', __import__('torch').__version__, 'mmcv', mmcv.__version__, 'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__, 'mmpretrain', mmpretrain.__version__)"
 echo "$STAMP" > "$STAMP_FILE"

@@ -25,19 +25,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
-def _demo_training_set(task: str, work: str) -> dict:
+def _demo_training_set(task: str, work: str, model_cfg) -> dict:
     """Generate a small demo training set; return the model-config options
-    that make it the config's training set (for calibration)."""
-    from ..demo_data import ade, coco
+    that make it the config's training set (for calibration); the
+    classifier's is set in ``model_cfg`` directly."""
+    from ..demo_data import ade, cls, coco
     root = os.path.join(work, 'calibration_data')
+    if task == 'classifier':  # the ImageNet config's set is replaced
+        cls.generate(root, train_per_class=2, val_per_class=1, size=64)
+        model_cfg.train_dataloader.dataset = dict(
+            type='CustomDataset', data_root=root, data_prefix='train',
+            pipeline=[])
+        return {}
+    key, dataset = 'train_dataloader.dataset', model_cfg.train_dataloader.dataset
+    while 'dataset' in dataset:  # RepeatDataset, ...
+        key, dataset = key + '.dataset', dataset.dataset
     if task == 'segmentor':
         ade.generate(root, num_train=16, num_val=1)
-        return {'train_dataloader.dataset.data_root': root}
+        return {f'{key}.data_root': root}
     coco.generate(root, num_train=16, num_val=1)
-    return {'train_dataloader.dataset.data_root': root + '/',
-            'train_dataloader.dataset.ann_file':
-            'annotations/instances_train.json',
-            'train_dataloader.dataset.data_prefix.img': 'train/'}
+    return {f'{key}.data_root': root + '/',
+            f'{key}.ann_file': 'annotations/instances_train.json',
+            f'{key}.data_prefix.img': 'train/'}
 
 
 def _network_call(runtime: str, model, x: torch.Tensor):
@@ -62,7 +71,13 @@ def bench_deployed(args):
     from ..export import pipeline
     from ..export.mmdeploy_compat import mmdeploy_patched
     task = args.task or 'segmentor'
-    if task == 'segmentor':
+    if task == 'classifier':
+        config = f'configs/classification/swiftformer_{args.arch}_in1k.py'
+        h, w = parse_size(args.size or '224x224')
+        deploy = 'configs/deploy/classification_{}.py'
+        options = {}
+        scope, name = 'mmpretrain', 'SwiftFormer classifier'
+    elif task == 'segmentor':
         config = f'configs/segmentation/semantic_fpn_swiftformer_{args.arch}.py'
         h, w = parse_size(args.size or '512x512')
         deploy = 'configs/deploy/segmentation_{}.py'
@@ -79,9 +94,9 @@ def bench_deployed(args):
         scope, name = 'mmdet', 'Mask R-CNN'
     work = tempfile.mkdtemp(prefix='bench_deployed_')
     options['model.backbone.init_cfg'] = None
-    if any('int8' in b for b in args.backends):
-        options.update(_demo_training_set(task, work))
     model_cfg = Config.fromfile(os.path.join(ROOT, config))
+    if any('int8' in b for b in args.backends):
+        options.update(_demo_training_set(task, work, model_cfg))
     model_cfg.merge_from_dict(options)
     init_default_scope(scope)
     registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS

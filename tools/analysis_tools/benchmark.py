@@ -64,7 +64,8 @@ def main():
                         'on CPU-only machines)')
     parser.add_argument('--compile', action='store_true',
                         help='also time the deploy form under torch.compile')
-    parser.add_argument('--task', choices=['segmentor', 'detector'],
+    parser.add_argument('--task', choices=['segmentor', 'detector',
+                                           'classifier'],
                         help='deployed: which model (default segmentor)')
     parser.add_argument('--backends', nargs='+',
                         default=['onnxruntime', 'openvino'],

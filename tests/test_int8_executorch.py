@@ -1,0 +1,189 @@
+"""INT8 (ONNX Runtime, OpenVINO, ExecuTorch) and ExecuTorch deployment: the
+deploy configs go through tools/deploy.py's and tools/deploy_test.py's code
+like the fp32 ones; ExecuTorch programs compute what PyTorch computes; and
+every bad input stops with its message before the slow part."""
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from conftest import relative_error
+from swiftformer_mm.demo_data import ade, cls
+from swiftformer_mm.export import executorch, pipeline
+from swiftformer_mm.export.errors import DeployError
+from test_deployment import op_types, write_checkpoint
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEPLOY = osp.join(ROOT, 'configs/deploy')
+SEG = osp.join(ROOT, 'configs/segmentation/semantic_fpn_swiftformer_xs_demo.py')
+CLS = osp.join(ROOT, 'configs/classification/swiftformer_xs_demo.py')
+
+
+def seg_config(root) -> Config:
+    cfg = Config.fromfile(SEG)
+    cfg.model.backbone.init_cfg = None
+    cfg.merge_from_dict({
+        'train_dataloader.dataset.dataset.data_root': str(root),
+        'val_dataloader.dataset.data_root': str(root),
+        'test_dataloader.dataset.data_root': str(root)})
+    return cfg
+
+
+def cls_config(root) -> Config:
+    cfg = Config.fromfile(CLS)
+    cfg.merge_from_dict({f'{split}.dataset.data_root': str(root) for split in
+                         ('train_dataloader', 'val_dataloader',
+                          'test_dataloader')})
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def seg_setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('int8_seg')
+    ade.generate(str(tmp / 'ade'), num_train=4, num_val=2)
+    cfg = seg_config(tmp / 'ade')
+    ckpt = write_checkpoint(SEG, 'mmseg', tmp / 'seg.pth')
+    image = str(tmp / 'ade/images/validation/ADE_val_00000001.jpg')
+    return tmp, cfg, ckpt, image
+
+
+@pytest.fixture(scope='module')
+def cls_setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('int8_cls')
+    cls.generate(str(tmp / 'cls'), train_per_class=1, val_per_class=1,
+                 size=64)
+    cfg = cls_config(tmp / 'cls')
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}},
+               str(tmp / 'cls.pth'))
+    return tmp, cfg, str(tmp / 'cls.pth'), str(tmp / 'cls/val/circle/00000.png')
+
+
+# ---------------------------------------------------------- INT8 runtimes
+@pytest.mark.parametrize('runtime', ['onnxruntime', 'openvino'])
+def test_int8_segmentor_deploys_and_evaluates(seg_setup, runtime):
+    tmp, cfg, ckpt, image = seg_setup
+    deploy_cfg = osp.join(DEPLOY, f'segmentation_{runtime}-int8_dynamic.py')
+    (model, ) = pipeline.export(deploy_cfg, cfg, ckpt, image,
+                                str(tmp / runtime), calib_images=4)
+    assert '-int8' in model
+    if runtime == 'onnxruntime':  # QDQ: quantized convs and matmuls
+        ops, _ = op_types(model)
+        assert {'QuantizeLinear', 'DequantizeLinear'} <= ops
+    else:
+        import openvino as ov
+        types = {op.get_type_name() for op in ov.Core().read_model(
+            model).get_ops()}
+        assert 'FakeQuantize' in types or 'FakeConvert' in types
+    metrics = pipeline.evaluate(deploy_cfg, cfg, [model],
+                                str(tmp / f'{runtime}_test'))
+    assert 0 <= metrics['mIoU'] <= 100
+    # the labels of the quantized model are mostly fp32's (random weights)
+    (row, ) = pipeline.compare_at_sizes(deploy_cfg, cfg, ckpt, [model],
+                                        image, [])
+    assert row['pixels_equal'] > 0.8, row
+
+
+# -------------------------------------------------------------- ExecuTorch
+def test_executorch_classifier_equals_pytorch_and_int8_runs(cls_setup):
+    tmp, cfg, ckpt, image = cls_setup
+    fp32 = osp.join(DEPLOY, 'classification_executorch.py')
+    (manifest, ) = pipeline.export(fp32, cfg, ckpt, image, str(tmp / 'et'))
+    programs = executorch.Programs(manifest)
+    assert programs.spec['images']['classifier'].keys() == {'64x64'}
+    et_model = pipeline.executorch_model(pipeline.load_configs(fp32, cfg)[1],
+                                         manifest)
+    torch_model = pipeline._pytorch_model(cfg, ckpt)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = torch_model.head(torch_model.extract_feat(x))
+    got = et_model.extract_feat(x)[0]
+    assert relative_error(got, expected) < 1e-4
+    metrics = pipeline.evaluate(fp32, cfg, [manifest], str(tmp / 'et_test'))
+    assert 0 <= metrics['accuracy/top1'] <= 100
+
+    int8 = osp.join(DEPLOY, 'classification_executorch-int8.py')
+    (manifest8, ) = pipeline.export(int8, cfg, ckpt, image, str(tmp / 'et8'),
+                                    calib_images=4)
+    assert executorch.Programs(manifest8).spec['precision'] == 'int8'
+    assert osp.getsize(osp.join(tmp, 'et8', 'classifier_64x64.pte')) < \
+        0.5 * osp.getsize(osp.join(tmp, 'et', 'classifier_64x64.pte'))
+    (row, ) = pipeline.compare_at_sizes(int8, cfg, ckpt, [manifest8], image,
+                                        [])
+    assert row['max_score_diff'] < 0.2, row
+
+
+def test_executorch_programs_are_per_size(cls_setup):
+    tmp, cfg, ckpt, image = cls_setup
+    fp32 = osp.join(DEPLOY, 'classification_executorch.py')
+    manifest = osp.join(tmp, 'et', executorch.MANIFEST)
+    if not osp.isfile(manifest):
+        pipeline.export(fp32, cfg, ckpt, image, str(tmp / 'et'))
+    model = pipeline.executorch_model(pipeline.load_configs(fp32, cfg)[1],
+                                      manifest)
+    with pytest.raises(DeployError, match=r'no ExecuTorch classifier program '
+                       r'for a 64x96 input.*--sizes 64x96'):
+        model.extract_feat(torch.zeros(1, 3, 64, 96))
+
+
+# --------------------------------------------------------------- bad input
+def test_no_calibration_data(seg_setup):
+    tmp, _, ckpt, image = seg_setup
+    cfg = seg_config(tmp / 'no_such_folder')
+    with pytest.raises(DeployError, match='training set, which is not there'
+                       '.*train_dataloader.dataset.data_root'):
+        pipeline.export(
+            osp.join(DEPLOY, 'segmentation_openvino-int8_dynamic.py'), cfg,
+            ckpt, image, str(tmp / 'x'))
+
+
+def test_fewer_calibration_images_than_asked(seg_setup):
+    tmp, cfg, ckpt, image = seg_setup
+    with pytest.raises(DeployError, match='asked for 10 calibration images, '
+                       'but the training set has only 4; pass --calib 4'):
+        pipeline.export(
+            osp.join(DEPLOY, 'segmentation_onnxruntime-int8_dynamic.py'), cfg,
+            ckpt, image, str(tmp / 'x'), calib_images=10)
+
+
+@pytest.mark.parametrize('config, module, message', [
+    ('segmentation_openvino-int8_dynamic.py', 'nncf',
+     "INT8 with nncf needs nncf, which is not installed.*pip install nncf"),
+    ('segmentation_executorch.py', 'executorch.runtime',
+     "backend 'executorch' is not installed.*setup_env.sh"),
+    ('segmentation_executorch-int8.py', 'torchao.quantization.pt2e',
+     'INT8 with executorch needs torchao.quantization.pt2e'),
+])
+def test_runtime_not_installed(seg_setup, monkeypatch, config, module,
+                               message):
+    tmp, cfg, ckpt, image = seg_setup
+    monkeypatch.setitem(sys.modules, module, None)  # import fails
+    with pytest.raises(DeployError, match=message):
+        pipeline.export(osp.join(DEPLOY, config), cfg, ckpt, image,
+                        str(tmp / 'x'))
+
+
+def test_a_model_executorch_cannot_lower_names_the_op():
+    import torchvision
+
+    class WithNms(torch.nn.Module):
+        def forward(self, boxes):
+            return torchvision.ops.nms(boxes, boxes[:, 0], 0.5)
+
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.]])
+    with pytest.raises(DeployError, match='my_head: .*nms'):
+        executorch.lower(WithNms(), (boxes, ), 'my_head')
+
+
+def test_a_detector_without_rpn_is_refused_for_executorch():
+    cfg = Config(dict(default_scope='mmdet',
+                      model=dict(type='RetinaNet', bbox_head=dict())))
+    with pytest.raises(DeployError, match='RetinaNet.*ONNX Runtime or '
+                       'OpenVINO'):
+        executorch.task_of(cfg)
