@@ -42,8 +42,9 @@ setup(
     ],
     extras_require={
         # Independent implementations used by the parity tests, and ONNX export.
-        'tests': ['pytest', 'timm', 'transformers', 'safetensors', 'onnx',
-                  'onnxruntime'],
+        # pytest-xdist: tools/run_tests.sh runs the suite on every core.
+        'tests': ['pytest', 'pytest-xdist', 'timm', 'transformers',
+                  'safetensors', 'onnx', 'onnxruntime'],
         'onnx': ['onnx', 'onnxruntime'],
         # Hugging Face hub weights (model.safetensors)
         'safetensors': ['safetensors'],

@@ -7,8 +7,10 @@ import torch.nn as nn
 
 from swiftformer_mm.analysis.weights import randomize_  # noqa: F401
 
-# Deterministic, quiet CPU runs on the 2-core CI machines.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Deterministic, quiet CPU runs on the 2-core CI machines; under
+# pytest-xdist (tools/run_tests.sh) each worker gets its share of the cores.
+_WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 
 def identity_out_norms(model: nn.Module) -> nn.Module:

@@ -78,7 +78,10 @@ def main():
                         help='INT8: calibration images (default: the deploy '
                         "configs')")
     args = parser.parse_args()
-    rows = []
+    # the table's rows appear as each model is done
+    print('\n| model | metric | PyTorch | ' +
+          ' | '.join(f'{r} (diff)' for r in args.runtimes) + ' |')
+    print('|---|---|---|' + '---|' * len(args.runtimes), flush=True)
     for key in args.models:
         spec = MODELS[key]
         for path in (spec['checkpoint'], spec['image']):
@@ -91,8 +94,9 @@ def main():
             spec, osp.join(WORK, key, 'pytorch'))}
         for runtime in args.runtimes:
             # ExecuTorch programs are static-shape, the others dynamic
-            deploy_cfg = spec['deploy'].format(runtime=runtime if runtime.startswith(
-                'executorch') else f'{runtime}_dynamic')
+            deploy_cfg = spec['deploy'].format(
+                runtime=runtime if runtime.startswith('executorch') else
+                f'{runtime}_dynamic')
             work = osp.join(WORK, key, runtime)
             files = pipeline.export(deploy_cfg, model_config(spec),
                                     spec['checkpoint'], spec['image'], work,
@@ -107,13 +111,8 @@ def main():
             for runtime in args.runtimes:
                 value = results[runtime][metric] * spec['scale']
                 cells.append(f'{value:.2f} ({value - ref:+.2f})')
-            rows.append(f"| {spec['name']} | {metric} | " + ' | '.join(cells)
-                        + ' |')
-    print('\n| model | metric | PyTorch | ' +
-          ' | '.join(f'{r} (diff)' for r in args.runtimes) + ' |')
-    print('|---|---|---|' + '---|' * len(args.runtimes))
-    print('\n'.join(rows))
-
+            print(f"| {spec['name']} | {metric} | " + ' | '.join(cells) +
+                  ' |', flush=True)
 
 if __name__ == '__main__':
     main()

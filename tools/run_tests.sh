@@ -5,4 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup_env.sh"
 cd "$ROOT"
-exec "$ROOT/.venv/bin/python" -m pytest "$@"
+# One pytest worker per core (pytest-xdist), each file on one worker so that
+# a file's shared fixtures are built once; tests/conftest.py gives each
+# worker its share of the cores. PYTEST_WORKERS=0 runs in this process.
+exec "$ROOT/.venv/bin/python" -m pytest -n "${PYTEST_WORKERS:-$(nproc)}" \
+  --dist loadfile "$@"

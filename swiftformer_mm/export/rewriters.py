@@ -148,8 +148,9 @@ def _nms_keep(boxes, scores, valid, ids, max_num, iou_threshold,
     coords = torch.where(valid[..., None], boxes, boxes.new_zeros(1))
     max_coordinate = coords.flatten(1).max(dim=1)[0].view(batch, 1, 1)
     offsets = ids.to(boxes.dtype)[..., None] * (max_coordinate + 1)
+    # (B, N, 4) spelt out: OpenVINO's NMS needs the 4 known when compiling
     selected = ONNXNMSop.apply(
-        boxes + offsets, scores.unsqueeze(1), max_num,
+        (boxes + offsets).reshape(batch, -1, 4), scores.unsqueeze(1), max_num,
         torch.tensor([iou_threshold], dtype=torch.float32),
         torch.tensor([score_threshold], dtype=torch.float32))
     batch_inds, box_inds = selected[:, 0], selected[:, 2]
