@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
+from ..inputs import load_image
 from .errors import DeployError
 
 #: quantization type -> (backend it quantizes, package, how to install it)
@@ -128,7 +129,10 @@ def calibration_inputs(processor, data_preprocessor, input_shape,
     chosen = sorted(rng.choice(len(paths), num, replace=False))
     inputs = []
     for i in chosen:
-        _, tensor = processor.create_input(paths[i], input_shape,
+        # an array, not the path: mmdeploy's mmdet processor switches the
+        # model config's first transform to LoadImageFromNDArray in place
+        # once it has seen one (as the export's size survey does)
+        _, tensor = processor.create_input(load_image(paths[i]), input_shape,
                                            data_preprocessor)
         inputs.append(tensor[0] if isinstance(tensor, (list, tuple))
                       else tensor)
