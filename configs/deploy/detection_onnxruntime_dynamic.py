@@ -5,7 +5,7 @@
 # that the deformable attention of DINO and Deformable DETR exports as ONNX's
 # GridSample (swiftformer_mm/export/rewriters.py) instead of mmdeploy's
 # custom op.
-_base_ = ['./_base_/onnx_config.py']
+_base_ = ['./_base_/onnx_config.py', './_base_/mmdet_end2end.py']
 
 onnx_config = dict(
     opset_version=16,
@@ -14,18 +14,4 @@ onnx_config = dict(
         input={0: 'batch', 2: 'height', 3: 'width'},
         dets={0: 'batch', 1: 'num_dets'},
         labels={0: 'batch', 1: 'num_dets'}))
-codebase_config = dict(
-    type='mmdet',
-    task='ObjectDetection',
-    model_type='end2end',
-    module=['swiftformer_mm'],
-    # mmdet's test_cfg values, where the model's own test_cfg gives none
-    post_processing=dict(
-        score_threshold=0.05,
-        confidence_threshold=0.005,
-        iou_threshold=0.5,
-        max_output_boxes_per_class=200,
-        pre_top_k=5000,
-        keep_top_k=100,
-        background_label_id=-1))
 backend_config = dict(type='onnxruntime')

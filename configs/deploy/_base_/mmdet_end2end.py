@@ -1,0 +1,16 @@
+# What the detection and instance-segmentation deploy configs share: mmdeploy
+# 1.3.1's configs/mmdet/_base_/base_static.py. The post-processing values are
+# mmdet's test_cfg defaults, used where the model's own test_cfg gives none.
+codebase_config = dict(
+    type='mmdet',
+    task='ObjectDetection',
+    model_type='end2end',
+    module=['swiftformer_mm'],
+    post_processing=dict(
+        score_threshold=0.05,
+        confidence_threshold=0.005,
+        iou_threshold=0.5,
+        max_output_boxes_per_class=200,
+        pre_top_k=5000,
+        keep_top_k=100,
+        background_label_id=-1))
