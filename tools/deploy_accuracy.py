@@ -78,7 +78,10 @@ def extended_val_set(key: str, scale: int) -> dict:
         ade.generate(root, num_train=1, num_val=16 * scale)
         dataset, evaluator = dict(data_root=root), {}
     options = {}
+    cfg = Config.fromfile(MODELS[key]['config'])
     for split in ('val', 'test'):
+        if cfg.get(f'{split}_dataloader') is None:
+            continue  # e.g. the detection demo validates only at the end
         options.update({f'{split}_dataloader.dataset.{k}': v
                         for k, v in dataset.items()})
         options.update({f'{split}_evaluator.{k}': v
