@@ -10,8 +10,8 @@ import torch
 from mmengine.config import Config
 
 from conftest import relative_error
-from swiftformer_mm.demo_data import ade, cls
-from swiftformer_mm.export import executorch, pipeline
+from swiftformer_mm.demo_data import ade, cls, coco
+from swiftformer_mm.export import executorch, pipeline, quantize
 from swiftformer_mm.export.errors import DeployError
 from test_deployment import op_types, write_checkpoint
 
@@ -141,6 +141,22 @@ def test_no_calibration_data(seg_setup):
         pipeline.export(
             osp.join(DEPLOY, 'segmentation_openvino-int8_dynamic.py'), cfg,
             ckpt, image, str(tmp / 'x'))
+
+
+def test_a_training_set_without_images_of_the_classes(tmp_path):
+    # e.g. the COCO config's 80 class names on a dataset with other classes
+    coco.generate(str(tmp_path), num_train=2, num_val=1,
+                  image_size=(64, 64), min_radius=8, max_radius=20)
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs/detection/mask_rcnn_swiftformer_xs_demo.py'))
+    cfg.merge_from_dict({
+        'train_dataloader.dataset.data_root': str(tmp_path) + '/',
+        'train_dataloader.dataset.metainfo': dict(classes=('dog', ))})
+    with pytest.raises(DeployError, match='CocoDataset at data_root .* has '
+                       'none .*metainfo.classes'):
+        quantize.training_images(cfg)
+    cfg.train_dataloader.dataset.metainfo = dict(classes=coco.CLASSES)
+    assert len(quantize.training_images(cfg)) == 2
 
 
 def test_fewer_calibration_images_than_asked(seg_setup):

@@ -45,6 +45,7 @@ def _demo_training_set(task: str, work: str, model_cfg) -> dict:
         return {f'{key}.data_root': root}
     coco.generate(root, num_train=16, num_val=1)
     return {f'{key}.data_root': root + '/',
+            f'{key}.metainfo': dict(classes=coco.CLASSES),  # not COCO's 80
             f'{key}.ann_file': 'annotations/instances_train.json',
             f'{key}.data_prefix.img': 'train/'}
 
@@ -134,10 +135,13 @@ def bench_deployed(args):
     fns = {k: (lambda m=m: end_to_end(m)) for k, m in models.items()}
     x = model.data_preprocessor(data, False)['inputs']
     network = {}
-    if task == 'segmentor':
+    if task != 'detector':  # the deployed graph ends where this does
         def torch_network():
             with torch.no_grad():
-                model.decode_head.forward(model.extract_feat(x))
+                if task == 'segmentor':
+                    model.decode_head.forward(model.extract_feat(x))
+                else:
+                    model(x, mode='tensor')
         network['PyTorch eager'] = torch_network
         for backend, m in candidates.items():
             network[backend] = _network_call(backend, m, x)

@@ -99,6 +99,7 @@ def training_images(model_cfg: Config) -> List[str]:
         raise DeployError('calibration needs the model config\'s '
                           'train_dataloader.dataset, which it does not have')
     dataset_cfg['pipeline'] = []
+    dataset_cfg['serialize_data'] = False  # (it fails on an empty set)
     from mmengine.registry import init_default_scope
     init_default_scope(scope)
     datasets = importlib.import_module(f'{scope}.registry').DATASETS
@@ -113,6 +114,13 @@ def training_images(model_cfg: Config) -> List[str]:
             'tools/deploy.py at it with --cfg-options '
             'train_dataloader.dataset.data_root=PATH (see the model '
             'config for nested datasets).') from e
+    if len(dataset) == 0:
+        raise DeployError(
+            'INT8 calibration reads images of the model config\'s training '
+            f'set, but {dataset_cfg.get("type")} at data_root '
+            f'{dataset_cfg.get("data_root")!r} has none (annotations with '
+            'other class names than metainfo.classes count as none). Point '
+            '--cfg-options train_dataloader.dataset... at the training set.')
     return [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
 
 
