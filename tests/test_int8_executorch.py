@@ -119,6 +119,18 @@ def test_executorch_classifier_equals_pytorch_and_int8_runs(cls_setup):
     assert row['max_score_diff'] < 0.2, row
 
 
+def test_executorch_segmentor_labels_equal_mmseg(seg_setup):
+    tmp, cfg, ckpt, image = seg_setup
+    deploy_cfg = osp.join(DEPLOY, 'segmentation_executorch.py')
+    (manifest, ) = pipeline.export(deploy_cfg, cfg, ckpt, image,
+                                   str(tmp / 'et_seg'))
+    # the program's logits at 1/4, resized and argmaxed on the host in
+    # mmseg's order, against mmseg's predict
+    (row, ) = pipeline.compare_at_sizes(deploy_cfg, cfg, ckpt, [manifest],
+                                        image, [])
+    assert row['pixels_equal'] == 1.0, row
+
+
 def test_executorch_programs_are_per_size(cls_setup):
     tmp, cfg, ckpt, image = cls_setup
     fp32 = osp.join(DEPLOY, 'classification_executorch.py')

@@ -196,7 +196,8 @@ def bench_quantized_backbone(args):
             dict(preset='mixed', model_type='transformer')),
            'onnxruntime-int8': quantize.quantize_onnxruntime(
             onnx_file, calib, onnx_file.replace('.onnx', '-int8.onnx'),
-            dict(per_channel=True))})
+            # as the *onnxruntime-int8* deploy configs quantize
+            dict(per_channel=True, op_types=['Conv', 'MatMul', 'Gemm']))})
     import onnxruntime as ort
     fns = {}
     for runtime, path in files.items():

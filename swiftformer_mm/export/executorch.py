@@ -30,6 +30,7 @@ a copy per pyramid level (XNNPACK's INT8 convolutions refuse weights shared
 by several nodes).
 """
 import copy
+import functools
 import json
 import os
 import os.path as osp
@@ -41,6 +42,7 @@ import torch.nn.functional as F
 
 from ..models.blocks import DeployAttention
 from .errors import DeployError
+from .seg_postprocess import logits_to_labels
 
 MANIFEST = 'executorch.json'
 MAX_SHAPES = 8
@@ -351,6 +353,21 @@ class Programs:
         return self._method(self.spec['rois'][name]).execute([x.contiguous()])
 
 
+def _predict_labels(segmentor, inputs, data_samples):
+    """mmseg's ``predict`` for the logits at 1/4 that the program returns:
+    resize and argmax in mmseg's order, a few classes at a time, as the
+    ONNX Runtime and OpenVINO models do (:func:`.logits_to_labels`)."""
+    from mmengine.structures import PixelData
+    head = segmentor.decode_head
+    logits = segmentor.extract_feat(inputs)
+    for one, sample in zip(logits, data_samples):
+        labels = logits_to_labels(one, sample.metainfo,
+                                  align_corners=head.align_corners,
+                                  threshold=getattr(head, 'threshold', 0.3))
+        sample.set_data(dict(pred_sem_seg=PixelData(data=labels)))
+    return data_samples
+
+
 def attach(model: nn.Module, programs: Programs) -> nn.Module:
     """Let ``model`` (an mmpretrain classifier, mmseg segmentor or mmdet
     two-stage detector) compute its network with the programs; everything
@@ -363,6 +380,7 @@ def attach(model: nn.Module, programs: Programs) -> nn.Module:
     elif task == 'mmseg':
         model.extract_feat = lambda x: programs.image('segmentor', x)[0]
         model.decode_head.forward = lambda logits: logits
+        model.predict = functools.partial(_predict_labels, model)
     else:
         levels = len(model.rpn_head.prior_generator.strides)
         stash = {}
@@ -377,8 +395,10 @@ def attach(model: nn.Module, programs: Programs) -> nn.Module:
             def run(x):
                 if x.shape[0] == 0:  # no RoI: the program takes at least one
                     out = [x.new_zeros(0, *s) for s in empty_shapes]
-                else:
-                    out = programs.rois(name, x)
+                else:  # a batch's RoIs together may exceed one program call
+                    parts = [programs.rois(name, chunk)
+                             for chunk in x.split(MAX_ROIS[name])]
+                    out = [torch.cat(outs) for outs in zip(*parts)]
                 return tuple(out) if len(out) > 1 else out[0]
             return run
 
