@@ -84,10 +84,14 @@ def test_int8_segmentor_deploys_and_evaluates(seg_setup, runtime):
     metrics = pipeline.evaluate(deploy_cfg, cfg, [model],
                                 str(tmp / f'{runtime}_test'))
     assert 0 <= metrics['mIoU'] <= 100
-    # the labels of the quantized model are mostly fp32's (random weights)
-    (row, ) = pipeline.compare_at_sizes(deploy_cfg, cfg, ckpt, [model],
-                                        image, [])
-    assert row['pixels_equal'] > 0.8, row
+    # the labels of the quantized model are mostly fp32's (random weights),
+    # on the export image and on it resized to a size it was neither
+    # exported nor calibrated at
+    rows = pipeline.compare_at_sizes(deploy_cfg, cfg, ckpt, [model], image,
+                                     [(97, 203)])
+    assert len(rows) == 2
+    for row in rows:
+        assert row['pixels_equal'] > 0.8, row
 
 
 # -------------------------------------------------------------- ExecuTorch
