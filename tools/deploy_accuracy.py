@@ -116,6 +116,10 @@ def main():
                         help='detector and segmentor: evaluate on the demo '
                         'validation split made this many times as large '
                         '(1: the demo split itself)')
+    parser.add_argument('--record', action='store_true',
+                        help='append each model\'s metrics per runtime, '
+                        'and their conditions, to docs/records/'
+                        'accuracy.jsonl')
     args = parser.parse_args()
     # the table's rows appear as each model is done
     print('\n| model | metric | PyTorch | ' +
@@ -154,6 +158,15 @@ def main():
                 cells.append(f'{value:.2f} ({value - ref:+.2f})')
             print(f"| {spec['name']} | {metric} | " + ' | '.join(cells) +
                   ' |', flush=True)
+        if args.record:
+            from swiftformer_mm.analysis import records
+            records.append('accuracy', dict(
+                model=key, checkpoint=spec['checkpoint'],
+                val_scale=args.val_scale if key != 'classifier' else 1,
+                calib=args.calib), {
+                    runtime: {m: round(float(r[m]) * spec['scale'], 3)
+                              for m in spec['metrics']}
+                    for runtime, r in results.items()})
 
 if __name__ == '__main__':
     main()

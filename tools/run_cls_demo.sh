@@ -14,6 +14,9 @@
 #      file the demo configs' backbone init_cfg names.
 #
 #   bash tools/run_cls_demo.sh      # WORK_DIR=work_dirs/swiftformer_xs_cls_demo
+#
+# RECORD=1 appends the top-1 and the time, with the conditions, to
+# docs/records/demo.jsonl.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -60,3 +63,10 @@ echo "demo val top-1: $top1 % (chance: $chance %)"
 echo "wall time: data + training $((train_end - start)) s, total $((end - start)) s" \
   "(OMP_NUM_THREADS=$OMP_NUM_THREADS)"
 echo "weights for the detection and segmentation demos: $CHECKPOINT"
+"$PY" -c 'from swiftformer_mm.analysis.records import cpu_model, cpu_int8_class
+print(f"CPU: {cpu_model()} ({cpu_int8_class()}); bit-identical run to run on one kind of CPU, not across kinds")'
+if [[ "${RECORD:-0}" == 1 ]]; then
+  "$PY" -m swiftformer_mm.analysis.records demo demo=classification \
+    --figure "top1=$top1" "seconds=$((end - start))" \
+    --command "bash tools/run_cls_demo.sh"
+fi

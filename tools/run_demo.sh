@@ -20,13 +20,15 @@
 #
 # Environment: SEED (default 0; seeds the detection training, not the
 # classifier's), WORK_DIR (default work_dirs/mask_rcnn_swiftformer_xs_demo),
-# OUT (default outputs/det_demo.png).
+# OUT (default outputs/det_demo.png), RECORD=1 (append the figures and the
+# conditions to docs/records/demo.jsonl, from which the README's table is made).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 start=$(date +%s)
 
 bash tools/setup_env.sh
+setup_end=$(date +%s)
 PY="$ROOT/.venv/bin/python"
 export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
 # One compute thread per process: the two trainings share the two cores.
@@ -80,10 +82,12 @@ echo "[demo] drawing predictions beside the ground truth"
   "$(cat "$WORK_DIR/pretrained/last_checkpoint")" --out "$OUT" --num 4 \
   --scale 2 > /dev/null
 
-"$PY" - "$WORK_DIR" "$OUT" "$start" "$pretrain_end" "$train_end" <<'PYEOF'
-import re, sys, time
-work, out, start, pretrain_end, train_end = sys.argv[1], sys.argv[2], *map(
-    int, sys.argv[3:])
+"$PY" - "$WORK_DIR" "$OUT" "$SEED" "$start" "$setup_end" "$pretrain_end" \
+  "$train_end" <<'PYEOF'
+import os, re, sys, time
+from swiftformer_mm.analysis import records
+work, out, seed = sys.argv[1:4]
+start, setup_end, pretrain_end, train_end = map(int, sys.argv[4:])
 names = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50')
 ap = {}
 for run in ('pretrained', 'scratch'):
@@ -106,6 +110,18 @@ print(f"\n[demo] pretraining: {gain['bbox_mAP']:+.1f} box AP, "
 print(f'[demo] pictures (ground truth | prediction): {out}')
 now = int(time.time())
 print(f'[demo] done in {(now - start) // 60} min {(now - start) % 60} s '
-      f'(pretraining {pretrain_end - start} s, detection training and '
-      f'testing {train_end - pretrain_end} s)')
+      f'(set-up {setup_end - start} s, pretraining {pretrain_end - setup_end} '
+      f's, detection training and testing {train_end - pretrain_end} s)')
+print(f'[demo] CPU: {records.cpu_model()} ({records.cpu_int8_class()}). '
+      'Runs on one kind of CPU give bit-identical results; other kinds use '
+      'other float kernels and give other (similar) figures: see the README.')
+if os.environ.get('RECORD') == '1':
+    records.append('demo', dict(demo='detection', seed=int(seed)), dict(
+        box_ap={r: round(a['bbox_mAP'], 1) for r, a in ap.items()},
+        mask_ap={r: round(a['segm_mAP'], 1) for r, a in ap.items()},
+        seconds=dict(total=now - start, setup=setup_end - start,
+                     pretraining=pretrain_end - setup_end,
+                     training_and_testing=train_end - pretrain_end)),
+        command=f'SEED={seed} bash tools/run_demo.sh',
+        threads=int(os.environ.get('OMP_NUM_THREADS', '1')))
 PYEOF

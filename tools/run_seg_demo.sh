@@ -18,7 +18,8 @@
 #
 # Environment: SEED (default 0), DATA_DIR (default data/ade_demo), WORK_DIR
 # (default work_dirs/semantic_fpn_swiftformer_xs_demo), OUT (default
-# outputs/seg_demo.png), OMP_NUM_THREADS (default 1 per training).
+# outputs/seg_demo.png), OMP_NUM_THREADS (default 1 per training), RECORD=1
+# (append the figures and the conditions to docs/records/demo.jsonl).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -79,9 +80,11 @@ echo "== pictures of the predictions"
   "$(cat "$WORK_DIR/pretrained/last_checkpoint")" --out "$OUT" --num 3 \
   --scale 3 --cfg-options "${DATA_OPTIONS[@]}" > /dev/null
 
-"$PY" - "$WORK_DIR" "$DATA_DIR/demo_meta.json" "$OUT" "$start" <<'PYEOF'
-import json, re, sys, time
-work, meta, out, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+"$PY" - "$WORK_DIR" "$DATA_DIR/demo_meta.json" "$OUT" "$start" "$SEED" <<'PYEOF'
+import json, os, re, sys, time
+from swiftformer_mm.analysis import records
+work, meta, out, start, seed = sys.argv[1], sys.argv[2], sys.argv[3], int(
+    sys.argv[4]), int(sys.argv[5])
 miou = {run: float(re.findall(r'mIoU: ([\d.]+)', open(
     f'{work}/{run}/test.log').read())[-1]) for run in ('pretrained', 'scratch')}
 loaded = [line.split(' - INFO - ')[-1].strip() for line in
@@ -97,4 +100,13 @@ print(f"\n== pretraining: {miou['pretrained'] - miou['scratch']:+.2f} mIoU")
 print(f'== picture (ground truth | prediction, legend): {out}')
 seconds = int(time.time()) - start
 print(f'== done in {seconds // 60} min {seconds % 60} s')
+print(f'== CPU: {records.cpu_model()} ({records.cpu_int8_class()}). Runs on '
+      'one kind of CPU give bit-identical results; other kinds use other '
+      'float kernels and give other (similar) figures: see the README.')
+if os.environ.get('RECORD') == '1':
+    records.append('demo', dict(demo='segmentation', seed=seed), dict(
+        miou={r: round(v, 2) for r, v in miou.items()},
+        seconds=dict(total=seconds)),
+        command=f'SEED={seed} bash tools/run_seg_demo.sh',
+        threads=int(os.environ.get('OMP_NUM_THREADS', '1')))
 PYEOF

@@ -1,12 +1,38 @@
 #!/usr/bin/env bash
 # Set up the environment (seconds when it is already there), then run the
 # whole test suite. Extra arguments go to pytest, e.g. `-k parity -s`.
+#
+#   bash tools/run_tests.sh            # everything (what CI runs)
+#   RECORD=1 bash tools/run_tests.sh   # also append the suite's time and
+#                                      # counts to docs/records/suite.jsonl
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup_env.sh"
 cd "$ROOT"
+PY="$ROOT/.venv/bin/python"
 # One pytest worker per core (pytest-xdist), each file on one worker so that
 # a file's shared fixtures are built once; tests/conftest.py gives each
 # worker its share of the cores. PYTEST_WORKERS=0 runs in this process.
-exec "$ROOT/.venv/bin/python" -m pytest -n "${PYTEST_WORKERS:-$(nproc)}" \
-  --dist loadfile "$@"
+WORKERS="${PYTEST_WORKERS:-$(nproc)}"
+if [[ "${RECORD:-0}" != 1 ]]; then
+  exec "$PY" -m pytest -n "$WORKERS" --dist loadfile "$@"
+fi
+report="$(mktemp -d)/junit.xml"
+start=$(date +%s)
+status=0
+"$PY" -m pytest -n "$WORKERS" --dist loadfile --junitxml="$report" "$@" || status=$?
+seconds=$(( $(date +%s) - start ))
+counts="$("$PY" - "$report" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+s = ET.parse(sys.argv[1]).getroot()
+s = s if s.tag == 'testsuite' else s.find('testsuite')
+n = {k: int(s.get(k, 0)) for k in ('tests', 'failures', 'errors', 'skipped')}
+print(f"passed={n['tests'] - n['failures'] - n['errors'] - n['skipped']} "
+      f"failed={n['failures'] + n['errors']} skipped={n['skipped']}")
+PYEOF
+)"
+# shellcheck disable=SC2086
+"$PY" -m swiftformer_mm.analysis.records suite "args=$*" "workers=$WORKERS" \
+  --figure seconds=$seconds $counts \
+  --command "RECORD=1 bash tools/run_tests.sh $*"
+exit $status

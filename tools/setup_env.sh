@@ -2,6 +2,7 @@
 # Install the whole stack into .venv/ at the repository root.
 #
 #   bash tools/setup_env.sh          # idempotent: seconds when nothing changed
+#   RECORD=1 bash tools/setup_env.sh # also append its time to docs/records/setup.jsonl
 #
 # What it does, and why each step is the way it is (see the README's "Installation" section):
 #   * torch/torchvision come from the standard PyPI wheels. Some machines point
@@ -36,7 +37,8 @@ if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] &&
 fi
 
 start=$(date +%s)
-[[ -x "$VENV/bin/python" ]] || "$PYTHON_BIN" -m venv "$VENV"
+VENV_EXISTED=true
+[[ -x "$VENV/bin/python" ]] || { VENV_EXISTED=false; "$PYTHON_BIN" -m venv "$VENV"; }
 PY="$VENV/bin/python"
 pip_install() { "$PY" -m pip install --quiet -c "$CONSTRAINTS" "$@"; }
 
@@ -56,7 +58,9 @@ else
   FLAVOUR="cpu"; FORCE_CUDA=0
 fi
 WHEEL_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/swiftformer_mm/mmcv-2.1.0-torch$TORCH_TAG-$FLAVOUR"
+MMCV_BUILT=false
 if ! ls "$WHEEL_DIR"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+  MMCV_BUILT=true
   echo "[setup] building mmcv 2.1.0 with ops for torch $TORCH_TAG ($FLAVOUR); about 6 min on 2 cores"
   mkdir -p "$WHEEL_DIR"
   tmp="$(mktemp -d)"
@@ -103,3 +107,8 @@ pip_install flatbuffers ruamel.yaml
 "$PY" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, timm, swiftformer_mm; print('[setup] ok: torch', __import__('torch').__version__, 'mmcv', mmcv.__version__, 'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__, 'mmpretrain', mmpretrain.__version__)"
 echo "$STAMP" > "$STAMP_FILE"
 echo "[setup] done in $(( $(date +%s) - start )) s"
+if [[ "${RECORD:-0}" == 1 ]]; then
+  "$PY" -m swiftformer_mm.analysis.records setup "venv_existed=$VENV_EXISTED" \
+    "mmcv_built=$MMCV_BUILT" --figure "seconds=$(( $(date +%s) - start ))" \
+    --command "RECORD=1 bash tools/setup_env.sh"
+fi

@@ -76,6 +76,7 @@ def bench_backbone(args):
         candidates['ours (deploy, torch.compile)'] = (
             torch.compile(copy.deepcopy(deploy)), lambda m, x: m(x))
     precisions = ['fp32'] + (['amp fp16'] if device == 'cuda' else [])
+    latency = {}  # precision -> 'HxW' -> batch -> model -> ms
     print(f'## Backbone {args.arch.upper()}, {device}: {machine()}\n')
     for precision in precisions:
         for size in args.sizes:
@@ -93,6 +94,9 @@ def bench_backbone(args):
                             call(m, x)
                     fns[name] = fn
                 med = interleaved(fns, args.repeats, device)
+                latency.setdefault(precision, {}).setdefault(
+                    f'{h}x{w}', {})[str(batch)] = {
+                        k: round(t * 1e3, 3) for k, t in med.items()}
                 base = med[f'timm swiftformer_{args.arch}']
                 print(f'### {h}x{w}, batch {batch}, {precision} '
                       f'(median of {args.repeats}, interleaved)\n')
@@ -107,6 +111,7 @@ def bench_backbone(args):
             1 in args.batch):
         print('800x1344 / 224x224 latency at batch 1 is in the tables above '
               '(pixel ratio 21.43).')
+    return dict(latency_ms=latency)
 
 
 def bench_scaling(args):
@@ -122,10 +127,12 @@ def bench_scaling(args):
         with torch.no_grad():
             t = interleaved({'s': lambda: call(small),
                              'l': lambda: call(large)}, args.repeats)
-        res[name] = t['l'] / t['s']
+        res[name] = {'224x224': round(t['s'] * 1e3, 3),
+                     '800x1344': round(t['l'] * 1e3, 3)}
         print(f'{name}: 224x224 {t["s"] * 1e3:.1f} ms, 800x1344 '
-              f'{t["l"] * 1e3:.1f} ms, ratio {res[name]:.1f} (pixels 21.43)')
-    return res
+              f'{t["l"] * 1e3:.1f} ms, ratio {t["l"] / t["s"]:.1f} '
+              '(pixels 21.43)')
+    return dict(latency_ms=res)
 
 
 # ------------------------------------------------------ detector/segmentor
@@ -178,8 +185,9 @@ def bench_detector(args):
     models = {'Mask R-CNN R-50': r50,
               f'Mask R-CNN SwiftFormer-{args.arch.upper()}': sw,
               f'Mask R-CNN SwiftFormer-{args.arch.upper()} (deploy)': deploy}
+    detections = {}
     for name, m in models.items():
-        n = len(predict(m)[0].pred_instances)
+        detections[name] = n = len(predict(m)[0].pred_instances)
         print(f'{name}: {n} detections per image')
     whole = interleaved({k: (lambda m=m: predict(m))
                          for k, m in models.items()}, args.repeats, warmup=1)
@@ -193,6 +201,9 @@ def bench_detector(args):
     for k in models:
         print(f'| {k} | {whole[k]:.2f} | {whole[k] / base:.2f}x | '
               f'{trunk[k]:.2f} | {whole[k] - trunk[k]:.2f} |')
+    return dict(per_image_s={k: round(v, 4) for k, v in whole.items()},
+                backbone_s={k: round(v, 4) for k, v in trunk.items()},
+                detections=detections)
 
 
 def bench_segmentor(args):
@@ -219,6 +230,7 @@ def bench_segmentor(args):
     print('| model | per image (ms) | vs R-50 |\n|---|---|---|')
     for k, t in med.items():
         print(f'| {k} | {t * 1e3:.0f} | {t / base:.2f}x |')
+    return dict(per_image_ms={k: round(t * 1e3, 2) for k, t in med.items()})
 
 
 # ----------------------------------------------------------------- memory
@@ -292,6 +304,9 @@ def bench_memory(args):
     a, b = rows[False], rows[True]
     print(f'\nwith_cp: peak {b["peak"] / a["peak"] - 1:+.0%}, step memory '
           f'{(b["peak"] - b["base"]) / (a["peak"] - a["base"]) - 1:+.0%}')
+    return dict(memory_mib={str(cp).lower(): {
+        k: round(v / 2**20, 1) for k, v in r.items()}
+        for cp, r in rows.items()})
 
 
 # ------------------------------------------------- output-norm tie (issue 10)
@@ -320,6 +335,7 @@ def bench_tie(args):
     for k, t in med.items():
         print(f'| {k} | {t * 1e3:.0f} |')
     print(f"\nratio {med['with the tie'] / med['without']:.3f}")
+    return dict(step_ms={k: round(t * 1e3, 2) for k, t in med.items()})
 
 
 # ------------------------------------------------------- compile, profile

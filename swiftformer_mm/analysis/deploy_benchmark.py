@@ -160,6 +160,7 @@ def bench_deployed(args):
             if '-int8' in runtime else None
         print(f'| {k} | {t * 1e3:.0f} | {t / ref:.2f}x | '
               + (f'{t / fp32:.2f}x' if fp32 else '') + ' |')
+    return dict(per_image_ms={k: round(t * 1e3, 2) for k, t in med.items()})
 
 
 def bench_quantized_backbone(args):
@@ -226,3 +227,4 @@ def bench_quantized_backbone(args):
         fp32 = med.get(k.replace('-int8', '')) if '-int8' in k else None
         print(f'| {k} | {t * 1e3:.1f} | {t / ref:.2f}x | '
               + (f'{t / fp32:.2f}x' if fp32 else '') + ' |')
+    return dict(per_image_ms={k: round(t * 1e3, 2) for k, t in med.items()})

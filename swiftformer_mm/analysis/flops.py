@@ -64,16 +64,23 @@ def backbone_figures(arch: str, shape=(224, 224), deploy: bool = False) -> dict:
     return figures
 
 
-def arch_table(archs, shape, deploy=False) -> str:
+def arch_figures(archs, shape, deploy=False) -> dict:
+    """``{arch: {'params', 'gmacs', 'cls_params'}}`` of the backbones."""
+    return {arch: dict(backbone_figures(arch, shape, deploy),
+                       cls_params=classification_params(arch))
+            for arch in archs}
+
+
+def arch_table(figures: dict, shape) -> str:
+    """The Markdown table of :func:`arch_figures` against the paper."""
     rows = [
         '| arch | backbone params | paper/authors | cls params (+head) | '
         'paper | GMACs | paper GMACs (224) | GMACs/paper |',
         '|---|---|---|---|---|---|---|---|'
     ]
-    for arch in archs:
-        f = backbone_figures(arch, shape, deploy)
+    for arch, f in figures.items():
         ref = PAPER[arch]
-        cls = classification_params(arch)
+        cls = f['cls_params']
         ratio = (f'{f["gmacs"] / ref["gmacs"]:.3f}'
                  if tuple(shape) == (224, 224) else '-')
         rows.append(

@@ -2,9 +2,7 @@
 """Timing that survives a noisy shared machine: candidates run interleaved
 (round-robin, one call each per repeat) in one process, and medians are
 compared as ratios."""
-import contextlib
 import os
-import platform
 import statistics
 import time
 
@@ -37,18 +35,15 @@ def interleaved(fns: dict, repeats: int, device='cpu', warmup=2) -> dict:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
+    """The CPU (with its INT8 instruction class), threads and load: printed
+    with every table, since ratios move with all three."""
+    from .records import cpu_int8_class, cpu_model
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     gpu = (torch.cuda.get_device_name() if torch.cuda.is_available() else
            'no GPU')
-    return (f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, '
-            f'{torch.get_num_threads()} threads, {gpu}, load avg {load:.2f}')
+    return (f'{cpu_model()} ({cpu_int8_class()}), {os.cpu_count()} cores, '
+            f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
+            f'{gpu}, load avg {load:.2f}')
 
 
 def parse_size(s: str):

@@ -28,6 +28,11 @@ idle machine for absolute numbers; the ratios are the robust part.
     # where the time goes (torch.profiler), top ops of the deploy form
     python tools/analysis_tools/benchmark.py profile [--arch l1] [--size 800x1344]
 
+Every mode that measures takes ``--record``: the figures and their conditions
+(command, commit, date, CPU and its INT8 instructions, threads, load) are
+appended to ``docs/records/benchmark.jsonl``, from which
+``tools/analysis_tools/docs_tables.py`` makes the docs' tables.
+
 The "authors' code" comparison: their model file no longer imports with
 current timm (``timm.models.layers.helpers`` is gone); timm's
 ``swiftformer_*`` is a faithful port (same modules and math, its parity with
@@ -60,8 +65,7 @@ def main():
     parser.add_argument('--batch', type=int, nargs='+', default=None)
     parser.add_argument('--repeats', type=int, default=None)
     parser.add_argument('--threads', type=int, default=None,
-                        help='torch threads (default: all cores, at most 2 '
-                        'on CPU-only machines)')
+                        help='torch threads (default: every core)')
     parser.add_argument('--compile', action='store_true',
                         help='also time the deploy form under torch.compile')
     parser.add_argument('--task', choices=['segmentor', 'detector',
@@ -77,6 +81,10 @@ def main():
                         help='INT8: calibration images (demo sets)')
     parser.add_argument('--channels-last', action='store_true',
                         help='also time the deploy form in channels_last')
+    parser.add_argument('--record', action='store_true',
+                        help='append the figures and their conditions to '
+                        'docs/records/benchmark.jsonl (the docs\' tables are '
+                        'made from those records)')
     args = parser.parse_args()
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA device')
@@ -91,7 +99,41 @@ def main():
     what = args.what.replace('-', '_')
     module = deploy_benchmark if what in (
         'deployed', 'quantized_backbone') else benchmark
-    getattr(module, f'bench_{what}')(args)
+    figures = getattr(module, f'bench_{what}')(args)
+    if args.record:
+        if not figures:
+            parser.error(f'{args.what} prints a report, no figures to record')
+        from swiftformer_mm.analysis import records
+        records.append('benchmark', experiment_key(args), figures)
+
+
+#: The input size each mode uses when --size is not given.
+DEFAULT_SIZES = {'detector': '800x1344', 'segmentor': '512x512',
+                 'memory': '512x512', 'tie': '512x512',
+                 'quantized-backbone': '512x512', 'profile': '800x1344',
+                 ('deployed', 'classifier'): '224x224',
+                 ('deployed', 'segmentor'): '512x512',
+                 ('deployed', 'detector'): '800x1344'}
+
+
+def experiment_key(args) -> dict:
+    """What identifies a measurement: runs with the same key are repeats of
+    one experiment (a speed ratio is stated from at least two)."""
+    key = dict(mode=args.what, arch=args.arch, device=args.device,
+               repeats=args.repeats, batch=args.batch)
+    if args.what == 'backbone':
+        key.update(sizes=args.sizes, channels_last=args.channels_last,
+                   compile=args.compile)
+    if args.what in ('detector', 'segmentor', 'memory', 'tie', 'deployed',
+                     'quantized-backbone', 'profile'):
+        key['size'] = args.size or DEFAULT_SIZES.get(
+            (args.what, args.task or 'segmentor'), DEFAULT_SIZES.get(args.what))
+    if args.what == 'deployed':
+        key.update(task=args.task or 'segmentor',
+                   backends=sorted(args.backends))
+    if args.what in ('deployed', 'quantized-backbone'):
+        key['calib'] = args.calib
+    return key
 
 
 if __name__ == '__main__':

@@ -23,7 +23,8 @@ import os
 
 import torch
 
-from swiftformer_mm.analysis.flops import arch_table, config_figures
+from swiftformer_mm.analysis.flops import (arch_figures, arch_table,
+                                           config_figures)
 
 
 def main():
@@ -37,6 +38,9 @@ def main():
                         help='count the deploy (fused) form')
     parser.add_argument('--cfg-options', nargs='+', default=None,
                         help='key=value overrides of the config')
+    parser.add_argument('--record', action='store_true',
+                        help='append the figures and their conditions to '
+                        'docs/records/flops.jsonl')
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     if args.config:
@@ -51,14 +55,21 @@ def main():
         print(f'{args.config} at {shape[0]}x{shape[1]}'
               f'{" (deploy)" if args.deploy else ""}')
         print('| part | params | GMACs |\n|---|---|---|')
-        for part, f in config_figures(args.config, shape, opts,
-                                      args.deploy).items():
+        figures = config_figures(args.config, shape, opts, args.deploy)
+        for part, f in figures.items():
             print(f'| {part} | {f["params"]:,} | {f["gmacs"]:.2f} |')
+        key = dict(config=args.config, cfg_options=args.cfg_options)
     else:
         shape = args.shape or (224, 224)
         print(f'SwiftFormer backbones at {shape[0]}x{shape[1]}'
               f'{" (deploy)" if args.deploy else ""}')
-        print(arch_table(args.arch, shape, args.deploy))
+        figures = arch_figures(args.arch, shape, args.deploy)
+        print(arch_table(figures, shape))
+        key = dict(archs=args.arch)
+    if args.record:
+        from swiftformer_mm.analysis import records
+        records.append('flops', dict(key, shape=list(shape),
+                                     deploy=args.deploy), figures)
 
 
 if __name__ == '__main__':

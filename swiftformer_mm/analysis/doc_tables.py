@@ -1,0 +1,578 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""The figure tables of the README and docs, made from records (:mod:`.records`).
+
+A document marks each generated table::
+
+    <!-- table:deployed task=segmentor arch=l1 -->
+    ...the table, written by tools/analysis_tools/docs_tables.py...
+    <!-- /table -->
+
+The name selects a builder in :data:`BUILDERS`, the ``key=value`` words are
+its arguments. A builder selects records, computes what the table shows
+(ratios from the raw medians of each run) and raises :class:`FigureError`
+when a figure it needs has no record, or a speed ratio has fewer than two
+runs on any CPU that is shown. Tables are grouped by CPU (model and INT8
+instructions): figures are bit-identical on one kind of CPU, not across kinds.
+
+Example:
+    >>> from swiftformer_mm.analysis import doc_tables
+    >>> problems = doc_tables.check()   # [] when every table is current
+"""
+import os
+import re
+import statistics
+
+from . import records as rec
+
+#: Documents with generated tables, relative to the repository root.
+DOCUMENTS = ('README.md', 'docs/benchmarks.md', 'docs/classification.md',
+             'docs/deployment.md', 'docs/detection.md', 'docs/reliability.md',
+             'docs/segmentation.md')
+MARKER = re.compile(r'^<!-- table:(?P<name>[\w-]+)(?P<args>[^>]*?) -->\n'
+                    r'(?P<body>.*?)^<!-- /table -->$', re.M | re.S)
+#: Speed ratios need this many runs of one command on one CPU.
+MIN_SPEED_RUNS = 2
+
+
+class FigureError(ValueError):
+    """A table cannot be made: a figure has no record, or too few runs."""
+
+
+# ----------------------------------------------------------------- helpers
+def cpu_label(record) -> str:
+    c = record['conditions']
+    name = re.sub(r'\((R|TM)\)', '', c['cpu']).replace('  ', ' ').strip()
+    return f"{name} ({c['int8']})"
+
+
+def select(records, kind, **key):
+    """Records of ``kind`` whose key has these values."""
+    return [r for r in records if r['kind'] == kind and all(
+        r['key'].get(k) == v for k, v in key.items())]
+
+
+def by_cpu(records) -> dict:
+    """CPU label -> its records, oldest first; CPUs in order of first
+    record."""
+    out = {}
+    for r in records:
+        out.setdefault(cpu_label(r), []).append(r)
+    return out
+
+
+def speed_runs(records, what: str) -> dict:
+    """CPU label -> the latest :data:`MIN_SPEED_RUNS` runs; CPUs with
+    fewer runs are left out, and none left is an error."""
+    runs = {cpu: rs[-MIN_SPEED_RUNS:] for cpu, rs in by_cpu(records).items()
+            if len(rs) >= MIN_SPEED_RUNS}
+    if not runs:
+        have = {cpu: len(rs) for cpu, rs in by_cpu(records).items()}
+        raise FigureError(f'{what}: a speed ratio needs {MIN_SPEED_RUNS} '
+                          f'runs of the command on one CPU; records have '
+                          f'{have or "none"}')
+    return runs
+
+
+def when(record) -> str:
+    c = record['conditions']
+    where = '' if record['source'] == 'measured' else ', transcribed'
+    load = c.get('load_avg')
+    load = '' if load is None else f', load {load:.1f}'
+    return f"{c['date'][:10]}{load}{where}"
+
+
+def table(header, rows) -> str:
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    return '\n'.join(lines)
+
+
+def runs_note(runs_per_cpu) -> str:
+    """Which runs a table shows, one line per CPU."""
+    lines = []
+    for cpu, runs in runs_per_cpu.items():
+        cmds = sorted({r['conditions']['command'] for r in runs})
+        lines.append(f'{cpu}: ' + ' / '.join(when(r) for r in runs) +
+                     f" (`{'`, `'.join(cmds)}`, {runs[0]['conditions']['threads']}"
+                     ' threads)')
+    return '\n'.join(f'- {line}' for line in lines)
+
+
+def pair(values, fmt='{:.2f}x') -> str:
+    return ' / '.join(fmt.format(v) for v in values)
+
+
+# ---------------------------------------------------------------- builders
+def demo(records, **_):
+    """Pretrained vs scratch on the demo validation sets, per CPU and seed."""
+    rows = []
+    for demo_name, metrics in (('detection', ('box_ap', 'mask_ap')),
+                               ('segmentation', ('miou', ))):
+        found = select(records, 'demo', demo=demo_name)
+        if not found:
+            raise FigureError(f'demo {demo_name}: no record (RECORD=1 bash '
+                              'tools/run_demo.sh / run_seg_demo.sh)')
+        for cpu, rs in by_cpu(found).items():
+            latest = {}
+            for r in rs:  # the latest run of each seed
+                latest[r['key']['seed']] = r
+            seeds = sorted(latest)
+            for metric in metrics:
+                scratch = [latest[s]['figures'][metric]['scratch']
+                           for s in seeds]
+                pre = [latest[s]['figures'][metric]['pretrained']
+                       for s in seeds]
+                gains = [p - s for p, s in zip(pre, scratch)]
+                label = dict(box_ap='box AP', mask_ap='mask AP',
+                             miou='mIoU')[metric]
+                model = ('Mask R-CNN XS, 40 images' if demo_name ==
+                         'detection' else 'Semantic FPN XS, 16 scenes')
+                fmt = '{:.1f}' if metric != 'miou' else '{:.2f}'
+                rows.append([
+                    cpu, model, label,
+                    ' / '.join(map(str, seeds)),
+                    ' / '.join(fmt.format(v) for v in scratch),
+                    ' / '.join(fmt.format(v) for v in pre),
+                    f'**{statistics.mean(gains):+.1f}**' + (
+                        f' ({min(gains):+.1f} to {max(gains):+.1f})'
+                        if len(gains) > 1 else ''),
+                    ', '.join(sorted({when(latest[s]) for s in seeds}))])
+    rows.sort(key=lambda row: row[0])  # by CPU, stable within one
+    return table(['CPU', 'demo (validation set)', 'metric', 'seeds',
+                  'from scratch', 'from the pretrained classifier',
+                  'gain: mean (min to max)', 'measured'], rows)
+
+
+def _minutes(seconds) -> str:
+    seconds = int(round(seconds))
+    return f'{seconds // 60} min {seconds % 60:02d} s'
+
+
+def demo_time(records, **_):
+    """The classifier's top-1 and the demos' wall time, per CPU."""
+    rows = []
+    for r in select(records, 'demo', demo='classification'):
+        f = r['figures']
+        rows.append([cpu_label(r), '`bash tools/run_cls_demo.sh`',
+                     f"top-1 {f['top1']:.2f}%",
+                     _minutes(f['seconds']) if 'seconds' in f else
+                     'not recorded', when(r)])
+    for r in select(records, 'demo', demo='detection'):
+        s = r['figures'].get('seconds', {})
+        if 'total' not in s:
+            continue
+        parts = ', '.join(f'{k.replace("_", " ")} {_minutes(v)}' for k, v in
+                          s.items() if k != 'total')
+        rows.append([cpu_label(r), f"`{r['conditions']['command']}`",
+                     parts, _minutes(s['total']), when(r)])
+    for r in select(records, 'demo', demo='segmentation'):
+        if 'total' not in r['figures'].get('seconds', {}):
+            continue
+        rows.append([cpu_label(r), f"`{r['conditions']['command']}`",
+                     'classifier there, set-up done',
+                     _minutes(r['figures']['seconds']['total']), when(r)])
+    if not rows:
+        raise FigureError('demo-time: no demo record')
+    rows.sort(key=lambda row: row[0])
+    return table(['CPU', 'command', 'result / parts', 'wall time',
+                  'measured'], rows)
+
+
+def setup(records, **_):
+    """Set-up times of .venv/."""
+    rows = []
+    for r in select(records, 'setup'):
+        k = r['key']
+        what = ('fresh machine, nothing cached' if k.get('venv_existed') ==
+                'false' and k.get('mmcv_built') == 'true' else
+                'new .venv/, mmcv wheel cached' if k.get('venv_existed') ==
+                'false' else 'existing .venv/ brought up to date')
+        rows.append([cpu_label(r), what, _minutes(r['figures']['seconds']),
+                     when(r)])
+    if not rows:
+        raise FigureError('setup: no record (RECORD=1 bash '
+                          'tools/setup_env.sh)')
+    return table(['CPU', 'case', '`bash tools/setup_env.sh`', 'measured'],
+                 rows)
+
+
+def suite(records, **_):
+    """Test-suite times, the latest run of each lane per CPU."""
+    latest = {}
+    for r in select(records, 'suite'):
+        lane = 'fast lane (`--fast`)' if '--fast' in r['key'].get(
+            'args', '') else 'everything'
+        if r['key'].get('args', '').strip() not in ('', '--fast'):
+            continue  # a selection of tests, not a lane
+        latest[(cpu_label(r), lane)] = r
+    if not latest:
+        raise FigureError('suite: no record (RECORD=1 bash '
+                          'tools/run_tests.sh)')
+    rows = []
+    for (cpu, lane), r in latest.items():
+        f = r['figures']
+        rows.append([cpu, lane, r['key']['workers'],
+                     f"{f['passed']:.0f} passed, {f['failed']:.0f} failed, "
+                     f"{f['skipped']:.0f} skipped", _minutes(f['seconds']),
+                     when(r)])
+    return table(['CPU', 'lane', 'workers', 'tests', 'time', 'measured'],
+                 rows)
+
+
+RUNTIME_NAMES = {'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO',
+                 'onnxruntime-int8': 'ONNX Runtime INT8',
+                 'openvino-int8': 'OpenVINO INT8', 'executorch': 'ExecuTorch',
+                 'executorch-int8': 'ExecuTorch INT8'}
+METRIC_NAMES = {'accuracy/top1': 'top-1', 'coco/bbox_mAP': 'box AP',
+                'coco/segm_mAP': 'mask AP', 'mIoU': 'mIoU'}
+ACCURACY_MODELS = {'classifier': 'classifier XS', 'detector':
+                   'Mask R-CNN XS', 'segmentor': 'Semantic FPN XS'}
+
+
+def deploy_accuracy(records, **_):
+    """Demo models: PyTorch vs every runtime, the latest run per CPU."""
+    found = [r for r in select(records, 'accuracy')
+             if 'variant' not in r['key']]
+    if not found:
+        raise FigureError('deploy-accuracy: no record (python '
+                          'tools/deploy_accuracy.py --record)')
+    runtimes = [r for r in RUNTIME_NAMES if any(
+        r in x['figures'] for x in found)]
+    rows = []
+    for cpu, rs in by_cpu(found).items():
+        latest = {}
+        for r in rs:
+            for runtime, metrics in r['figures'].items():
+                latest[(r['key']['model'], runtime)] = (metrics, r)
+        for model in ACCURACY_MODELS:
+            if (model, 'PyTorch') not in latest:
+                continue
+            ref, ref_record = latest[(model, 'PyTorch')]
+            for metric, value in ref.items():
+                cells = [f'{value:.2f}']
+                for runtime in runtimes:
+                    got = latest.get((model, runtime))
+                    cells.append('' if got is None else
+                                 f'{got[0][metric]:.2f} '
+                                 f'({got[0][metric] - value:+.2f})')
+                scale = ref_record['key'].get('val_scale', 1)
+                rows.append([cpu, f'{ACCURACY_MODELS[model]}'
+                             + (f' (val x{scale})' if scale > 1 else ''),
+                             METRIC_NAMES.get(metric, metric), *cells,
+                             when(ref_record)])
+    return table(['CPU', 'model (validation set)', 'metric', 'PyTorch'] +
+                 [RUNTIME_NAMES[r] for r in runtimes] + ['measured'], rows)
+
+
+def int8_choices(records, **_):
+    """What stays in floating point: INT8 variants measured on the demo
+    sets (records of kind ``accuracy`` with a ``variant``)."""
+    found = [r for r in records if r['kind'] == 'accuracy'
+             and 'variant' in r['key']]
+    if not found:
+        raise FigureError('int8-choices: no record')
+    rows = []
+    for r in found:
+        k = r['key']
+        rows.append([cpu_label(r), ACCURACY_MODELS[k['model']],
+                     RUNTIME_NAMES.get(k['runtime'], k['runtime']),
+                     k['variant'], ' / '.join(
+                         f'{METRIC_NAMES.get(m, m)} {v:.2f}'
+                         for m, v in r['figures'].items()), when(r)])
+    return table(['CPU', 'model (demo validation set)', 'runtime',
+                  'what is quantized', 'result', 'measured'], rows)
+
+
+def _ratios(record, eager='PyTorch eager'):
+    """``(vs eager, vs fp32 of the same runtime)`` of a deployed-speed run,
+    each ``{candidate: ratio}``, from its medians (or, for a run recorded
+    before records kept medians, its transcribed ratios)."""
+    f = record['figures']
+    if 'vs_eager' in f:
+        return f['vs_eager'], f.get('vs_fp32', {})
+    ms = f['per_image_ms']
+    eager_ratio, fp32 = {}, {}
+    for name, t in ms.items():
+        if name.startswith('PyTorch'):
+            continue
+        part = ', network only' if name.endswith(', network only') else ''
+        base = name[:len(name) - len(part)] if part else name
+        eager_ratio[name] = t / ms[f'{eager}{part}']
+        if base.endswith('-int8'):
+            ref = ms.get(base[:-len('-int8')] + part)
+            if ref:
+                fp32[name] = t / ref
+    return eager_ratio, fp32
+
+
+def deployed(records, task='segmentor', arch='l1', **_):
+    """Deployed speed (``benchmark.py deployed``), two runs per CPU."""
+    found = [r for r in select(records, 'benchmark', mode='deployed',
+                               task=task, arch=arch)]
+    runs = speed_runs(found, f'deployed {task} {arch}')
+    rows = []
+    for cpu, rs in runs.items():
+        ratios = [_ratios(r) for r in rs]
+        names = [n for n in ratios[0][0] if not n.endswith('network only')
+                 and all(n in e for e, _ in ratios)]
+        for name in names:
+            net = f'{name}, network only'
+            rows.append([
+                cpu, RUNTIME_NAMES.get(name, name),
+                pair(e[name] for e, _ in ratios),
+                pair(f[name] for _, f in ratios) if name in ratios[0][1]
+                else '',
+                pair(e[net] for e, _ in ratios) if net in ratios[0][0]
+                and all(net in e for e, _ in ratios) else '',
+                pair(f[net] for _, f in ratios) if net in ratios[0][1]
+                and all(net in f for _, f in ratios) else ''])
+    return table(['CPU', 'runtime', 'end to end vs PyTorch eager',
+                  'INT8 vs fp32, same runtime', 'network only vs eager',
+                  'network INT8 vs fp32'], rows) + '\n\nRuns (run 1 / run 2):\n' \
+        + runs_note(runs)
+
+
+def quantized_backbone(records, arch='l1', **_):
+    """The backbone alone, fp32 and INT8 (``quantized-backbone``)."""
+    found = select(records, 'benchmark', mode='quantized-backbone', arch=arch)
+    runs = speed_runs(found, f'quantized-backbone {arch}')
+    rows = []
+    for cpu, rs in runs.items():
+        ratios = [_ratios(r, 'PyTorch eager (deploy form)') for r in rs]
+        for name in ratios[0][0]:
+            rows.append([cpu, RUNTIME_NAMES.get(name, name),
+                         pair(e[name] for e, _ in ratios),
+                         pair(f[name] for _, f in ratios)
+                         if name in ratios[0][1] else ''])
+    return table(['CPU', 'runtime', 'vs PyTorch (deploy form)',
+                  'INT8 vs fp32, same runtime'], rows) + \
+        '\n\nRuns (run 1 / run 2):\n' + runs_note(runs)
+
+
+def backbone(records, sizes='224x224', arch='l1', **_):
+    """Backbone latency against timm (``benchmark.py backbone``)."""
+    found = [r for r in select(records, 'benchmark', mode='backbone',
+                               arch=arch, device='cpu')
+             if r['key']['sizes'] == sizes.split(',')]
+    runs = speed_runs(found, f'backbone {arch} {sizes}')
+    rows = []
+    for cpu, rs in runs.items():
+        lat = [r['figures']['latency_ms']['fp32'] for r in rs]
+        for size in sizes.split(','):
+            for batch in lat[0][size]:
+                timm = f'timm swiftformer_{arch}'
+                for name in lat[0][size][batch]:
+                    ts = [lt[size][batch][name] for lt in lat]
+                    rows.append([cpu, size, batch, name,
+                                 pair(ts, '{:.1f}'),
+                                 pair((lt[size][batch][name] /
+                                       lt[size][batch][timm] for lt in lat))])
+    return table(['CPU', 'input', 'batch', 'model', 'latency (ms)',
+                  'vs timm'], rows) + '\n\nRuns (run 1 / run 2):\n' + \
+        runs_note(runs)
+
+
+def scaling(records, arch='l1', **_):
+    found = select(records, 'benchmark', mode='scaling', arch=arch)
+    runs = speed_runs(found, f'scaling {arch}')
+    rows = []
+    for cpu, rs in runs.items():
+        lat = [r['figures']['latency_ms'] for r in rs]
+        for name in lat[0]:
+            rows.append([cpu, name,
+                         pair((lt[name]['224x224'] for lt in lat), '{:.1f}'),
+                         pair((lt[name]['800x1344'] for lt in lat), '{:.1f}'),
+                         pair((lt[name]['800x1344'] / lt[name]['224x224']
+                               for lt in lat), '{:.1f}')])
+    return table(['CPU', 'model', '224x224 (ms)', '800x1344 (ms)',
+                  'ratio (pixels: 21.4)'], rows) + \
+        '\n\nRuns (run 1 / run 2):\n' + runs_note(runs)
+
+
+def dense_vs_r50(records, mode='detector', arch='l1', **_):
+    """Mask R-CNN / Semantic FPN with our backbone against R-50."""
+    found = select(records, 'benchmark', mode=mode, arch=arch)
+    runs = speed_runs(found, f'{mode} {arch}')
+    rows = []
+    for cpu, rs in runs.items():
+        key = 'per_image_s' if mode == 'detector' else 'per_image_ms'
+        per = [r['figures'][key] for r in rs]
+        base = next(n for n in per[0] if 'R-50' in n)
+        for name in per[0]:
+            row = [cpu, name,
+                   pair((p[name] for p in per),
+                        '{:.2f}' if mode == 'detector' else '{:.0f}'),
+                   pair(p[name] / p[base] for p in per)]
+            if mode == 'detector':
+                trunk = [r['figures']['backbone_s'][name] for r in rs]
+                row.append(pair(trunk, '{:.2f}'))
+            rows.append(row)
+    unit = 's' if mode == 'detector' else 'ms'
+    header = ['CPU', 'model', f'per image ({unit})', 'vs R-50']
+    if mode == 'detector':
+        header.append('backbone alone (s)')
+    return table(header, rows) + '\n\nRuns (run 1 / run 2):\n' + \
+        runs_note(runs)
+
+
+def memory(records, arch='l1', **_):
+    found = select(records, 'benchmark', mode='memory', arch=arch)
+    if not found:
+        raise FigureError(f'memory {arch}: no record')
+    rows = []
+    for cpu, rs in by_cpu(found).items():
+        r = rs[-1]
+        m = r['figures']['memory_mib']
+        for cp in ('false', 'true'):
+            rows.append([cpu, cp, f"{m[cp]['base']:.0f}",
+                         f"{m[cp]['peak']:.0f}",
+                         f"{m[cp]['peak'] - m[cp]['base']:.0f}", when(r)])
+        step = [m[c]['peak'] - m[c]['base'] for c in ('false', 'true')]
+        rows.append([cpu, 'with_cp effect', '',
+                     f"{m['true']['peak'] / m['false']['peak'] - 1:+.0%}",
+                     f'{step[1] / step[0] - 1:+.0%}', ''])
+    return table(['CPU', 'with_cp', 'before the step (MiB)', 'peak (MiB)',
+                  'step: peak - before (MiB)', 'measured'], rows)
+
+
+def tie(records, arch='l1', **_):
+    found = select(records, 'benchmark', mode='tie', arch=arch)
+    runs = speed_runs(found, f'tie {arch}')
+    rows = []
+    for cpu, rs in runs.items():
+        s = [r['figures']['step_ms'] for r in rs]
+        rows.append([cpu, pair((x['with the tie'] for x in s), '{:.0f}'),
+                     pair((x['without'] for x in s), '{:.0f}'),
+                     pair((x['with the tie'] / x['without'] for x in s),
+                          '{:.3f}')])
+    return table(['CPU', 'with the tie (ms)', 'without (ms)', 'ratio'],
+                 rows) + '\n\nRuns (run 1 / run 2):\n' + runs_note(runs)
+
+
+def flops_arch(records, **_):
+    """Backbone parameters and GMACs of every arch against the paper."""
+    from .flops import PAPER
+    found = [r for r in select(records, 'flops', shape=[224, 224],
+                               deploy=False) if 'archs' in r['key']]
+    if not found:
+        raise FigureError('flops-arch: no record (python '
+                          'tools/analysis_tools/get_flops.py --record)')
+    f = found[-1]['figures']
+    rows = []
+    for arch, ref in PAPER.items():
+        if arch not in f:
+            raise FigureError(f'flops-arch: no record of {arch}')
+        x = f[arch]
+        rows.append([arch.upper(), f"{x['params']:,}",
+                     f"{ref['backbone_params']:,}", f"{x['cls_params']:,}",
+                     f"{ref['cls_params']:,}", f"{x['gmacs']:.3f}",
+                     ref['gmacs']])
+    return table(['arch', 'backbone params (ours)', "authors' code",
+                  'classifier params', 'paper', 'GMACs 224x224', 'paper'],
+                 rows) + f'\n\n({when(found[-1])})'
+
+
+def flops_dense(records, **_):
+    """Backbone, backbone + neck and whole-model figures of dense configs."""
+    found = [r for r in select(records, 'flops') if 'config' in r['key']]
+    if not found:
+        raise FigureError('flops-dense: no record (python '
+                          'tools/analysis_tools/get_flops.py --config ... '
+                          '--record)')
+    latest = {}
+    for r in found:
+        latest[(r['key']['config'], tuple(r['key']['shape']),
+                r['key']['deploy'])] = r
+    rows = []
+    for (config, shape, deploy), r in latest.items():
+        f = r['figures']
+        cells = [f"{f[p]['params'] / 1e6:.2f} M / {f[p]['gmacs']:.1f}"
+                 if p in f else '' for p in
+                 ('backbone', 'backbone+neck', 'whole model (tensor mode)')]
+        rows.append([f'`{config}`' + (' (deploy)' if deploy else ''),
+                     f'{shape[0]}x{shape[1]}', *cells])
+    return table(['config', 'input', 'backbone params / GMACs',
+                  'backbone + neck', 'whole model (tensor mode)'], rows)
+
+
+BUILDERS = {
+    'demo': demo, 'demo-time': demo_time, 'setup': setup, 'suite': suite,
+    'deploy-accuracy': deploy_accuracy, 'int8-choices': int8_choices,
+    'deployed': deployed,
+    'quantized-backbone': quantized_backbone, 'backbone': backbone,
+    'scaling': scaling, 'dense-vs-r50': dense_vs_r50, 'memory': memory,
+    'tie': tie, 'flops-arch': flops_arch, 'flops-dense': flops_dense,
+}
+
+
+# ------------------------------------------------------------- documents
+def render(text: str, records, errors=None) -> str:
+    """``text`` with every marked table made anew from ``records``.
+
+    A table that cannot be made raises :class:`FigureError`; with an
+    ``errors`` list, the error is appended there instead and the table is
+    left empty, so that the others are still made.
+    """
+    def replace(m):
+        name = m.group('name')
+        try:
+            if name not in BUILDERS:
+                raise FigureError(f'unknown table {name!r} (known: '
+                                  f'{", ".join(sorted(BUILDERS))})')
+            args = dict(a.split('=', 1) for a in m.group('args').split())
+            body = BUILDERS[name](records, **args) + '\n'
+        except FigureError as e:
+            if errors is None:
+                raise
+            errors.append(f'table {name}{m.group("args")}: {e}')
+            body = ''
+        return (f"<!-- table:{name}{m.group('args')} -->\n{body}"
+                '<!-- /table -->')
+    return MARKER.sub(replace, text)
+
+
+def check(root=None, records=None, documents=DOCUMENTS) -> list:
+    """Problems: ``'FILE: ...'`` for each document whose tables differ from
+    what the records give, or whose tables cannot be made."""
+    root = root or rec.ROOT
+    records = rec.load() if records is None else records
+    problems = []
+    for doc in documents:
+        path = os.path.join(root, doc)
+        with open(path) as f:
+            text = f.read()
+        try:
+            new = render(text, records)
+        except FigureError as e:
+            problems.append(f'{doc}: {e}')
+            continue
+        if new != text:
+            old_tables = {m.start(): m.group(0) for m in MARKER.finditer(text)}
+            stale = [m.group('name') for m, o in zip(
+                MARKER.finditer(new), old_tables.values()) if m.group(0) != o]
+            problems.append(f'{doc}: stale table(s) {", ".join(stale)}: run '
+                            'python tools/analysis_tools/docs_tables.py')
+    return problems
+
+
+def update(root=None, records=None, documents=DOCUMENTS,
+           errors=None) -> list:
+    """Rewrite the marked tables of ``documents``; return those changed.
+    Tables that cannot be made are left empty and their errors appended to
+    ``errors`` (raised when it is None)."""
+    root = root or rec.ROOT
+    records = rec.load() if records is None else records
+    changed = []
+    for doc in documents:
+        path = os.path.join(root, doc)
+        with open(path) as f:
+            text = f.read()
+        new = render(text, records, errors)
+        if new != text:
+            tmp = path + '.tmp'
+            with open(tmp, 'w') as f:
+                f.write(new)
+            os.replace(tmp, path)
+            changed.append(doc)
+    return changed

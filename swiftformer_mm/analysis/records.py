@@ -1,0 +1,203 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""Records of measurements: every figure the README and docs quote.
+
+A tool that measures something a document quotes (``benchmark.py``,
+``get_flops.py``, ``deploy_accuracy.py``, the demos, the set-up and the test
+suite) appends one JSON line per run to ``docs/records/<kind>.jsonl`` when
+asked to (``--record`` for the Python tools, ``RECORD=1`` for the shell
+scripts). A record holds the figures and the conditions they were measured
+under: the command, the commit, the date, the CPU model and its INT8-relevant
+instruction sets, threads and load average. Records are appended, never
+edited; ``tools/analysis_tools/docs_tables.py`` renders the documents' figure
+tables from them (:mod:`.doc_tables`).
+
+Example:
+    >>> from swiftformer_mm.analysis import records
+    >>> records.cpu_int8_class({'avx2', 'avx512_vnni'})
+    'AVX-512 VNNI'
+"""
+import contextlib
+import datetime
+import fcntl
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import uuid
+
+#: The repository root (docs/records lives there).
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+#: Where records go; ``SWIFTFORMER_MM_RECORDS`` moves them (the tests use a
+#: temporary folder so that running a tool in a test leaves docs/ alone).
+RECORDS_ENV = 'SWIFTFORMER_MM_RECORDS'
+
+#: CPU flags (``/proc/cpuinfo``) that decide how INT8 and bf16 kernels run.
+ISA_FLAGS = ('avx2', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni',
+             'avx512_bf16', 'amx_tile', 'amx_int8', 'amx_bf16')
+
+
+def records_dir() -> str:
+    return os.environ.get(RECORDS_ENV) or os.path.join(ROOT, 'docs',
+                                                       'records')
+
+
+def cpu_flags() -> set:
+    """The CPU's flags from ``/proc/cpuinfo`` (empty where there is none)."""
+    with contextlib.suppress(OSError):
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    return set(line.split(':', 1)[1].split())
+    return set()
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_int8_class(flags=None) -> str:
+    """The CPU's best INT8 dot-product instructions, which decide whether
+    INT8 pays: ``'AMX'``, ``'AVX-512 VNNI'``, ``'AVX-VNNI'``, ``'AVX2 only'``
+    (8-bit products through 16-bit intermediates, which can saturate) or
+    ``'no AVX2'``."""
+    flags = cpu_flags() if flags is None else set(flags)
+    if 'amx_int8' in flags:
+        return 'AMX'
+    if 'avx512_vnni' in flags:
+        return 'AVX-512 VNNI'
+    if 'avx_vnni' in flags:
+        return 'AVX-VNNI'
+    return 'AVX2 only' if 'avx2' in flags else 'no AVX2'
+
+
+def _git(*args) -> str:
+    try:
+        return subprocess.run(['git', '-C', ROOT, *args], check=True,
+                              capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ''
+
+
+def conditions(command=None, threads=None) -> dict:
+    """What a figure was measured under."""
+    if threads is None:
+        try:
+            import torch
+            threads = torch.get_num_threads()
+        except ImportError:  # a shell script's record: no torch needed
+            threads = None
+    flags = cpu_flags()
+    return dict(
+        date=datetime.datetime.now(datetime.timezone.utc).strftime(
+            '%Y-%m-%dT%H:%M:%SZ'),
+        commit=_git('rev-parse', '--short', 'HEAD'),
+        dirty=bool(_git('status', '--porcelain', '--untracked-files=no')),
+        command=command or ' '.join(
+            ['python'] + [shlex.quote(a) for a in sys.argv]),
+        cpu=cpu_model(),
+        int8=cpu_int8_class(flags),
+        isa=sorted(f for f in ISA_FLAGS if f in flags),
+        cores=os.cpu_count(),
+        threads=threads,
+        load_avg=round(os.getloadavg()[0], 2) if hasattr(
+            os, 'getloadavg') else None)
+
+
+def append(kind: str, key: dict, figures: dict, *, command=None,
+           threads=None, source='measured', measured_under=None,
+           path=None) -> dict:
+    """Append one record to ``docs/records/<kind>.jsonl`` and return it.
+
+    Args:
+        kind: what was measured, also the file name (``'benchmark'``,
+            ``'flops'``, ``'accuracy'``, ``'demo'``, ``'setup'``,
+            ``'suite'``).
+        key: what identifies the experiment; two runs of the same command
+            have the same key (e.g. ``dict(mode='deployed', task=
+            'segmentor', arch='l1', size='512x512')``).
+        figures: the measured values, raw (milliseconds, AP, seconds).
+        command: the command line (default: this process's).
+        source: ``'measured'``, or where a figure measured before records
+            existed was transcribed from.
+        measured_under: for a transcribed figure, the conditions it was
+            measured under (date, CPU, ...), which replace this machine's.
+    """
+    if source != 'measured' and not measured_under:
+        raise ValueError('a transcribed figure needs the conditions it was '
+                         'measured under')
+    record = dict(kind=kind, key=key, figures=figures,
+                  conditions=dict(conditions(command, threads),
+                                  **(measured_under or {})),
+                  run=uuid.uuid4().hex[:12], source=source)
+    path = path or os.path.join(records_dir(), f'{kind}.jsonl')
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    line = json.dumps(record, sort_keys=True) + '\n'
+    # One write of one line to a file opened for appending, under a lock:
+    # concurrent runs never interleave and a crash never leaves half a line.
+    with open(path, 'a') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+    print(f'[record] {kind}: {os.path.relpath(path)} (run {record["run"]})')
+    return record
+
+
+def load(folder=None) -> list:
+    """Every record in ``folder`` (default: docs/records), oldest first."""
+    folder = folder or records_dir()
+    out = []
+    if not os.path.isdir(folder):
+        return out
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith('.jsonl'):
+            continue
+        with open(os.path.join(folder, name)) as f:
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        out.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise ValueError(f'{name}:{number}: not a record '
+                                         f'({e})') from e
+    return sorted(out, key=lambda r: r['conditions']['date'])
+
+
+def main(argv=None):
+    """``python -m swiftformer_mm.analysis.records KIND KEY=V ... --figure
+    NAME=VALUE ... --command CMD``: a record from a shell script (the
+    set-up, the test suite, the demos)."""
+    import argparse
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument('kind')
+    parser.add_argument('key', nargs='*', help='KEY=VALUE')
+    parser.add_argument('--figure', nargs='+', default=[],
+                        help='NAME=NUMBER')
+    parser.add_argument('--command', required=True)
+    args = parser.parse_args(argv)
+
+    def pairs(items, number):
+        out = {}
+        for item in items:
+            name, sep, value = item.partition('=')
+            if not sep:
+                parser.error(f'{item!r}: expected NAME=VALUE')
+            out[name] = float(value) if number else value
+        return out
+    threads = os.environ.get('OMP_NUM_THREADS')
+    append(args.kind, pairs(args.key, False), pairs(args.figure, True),
+           command=args.command,
+           threads=int(threads) if threads else os.cpu_count())
+
+
+if __name__ == '__main__':
+    main()
