@@ -11,6 +11,7 @@ import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
+MIM = osp.join(osp.dirname(PYTHON), 'mim')  # OpenMIM, beside this Python
 # One thread per process, and no GPU even where there is one: the
 # distributed tests are about the CPU (gloo) path.
 DIST_ENV = dict(OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
@@ -27,8 +28,9 @@ def free_port() -> int:
 # step on 2 cores.
 TINY_DET = '''
 _base_ = {base!r}
-custom_imports = dict(imports=['swiftformer_mm', 'kill_hook'],
-                      allow_failed_imports=False)
+custom_imports = dict(
+    imports=['swiftformer_mm', 'swiftformer_mm.engine', 'kill_hook'],
+    allow_failed_imports=False)
 data_root = {data_root!r}
 img_scale = (64, 64)
 train_pipeline = [
@@ -73,13 +75,16 @@ default_hooks = dict(
     logger=dict(interval=1),
     checkpoint=dict(interval=1, max_keep_ckpts=3),
     visualization=dict(draw=False))
-custom_hooks = [dict(type='KillAfterEpochHook')]
+# A list replaces the base's: the demo's exact resume is named again.
+custom_hooks = [dict(type='ExactResumeHook'), dict(type='KillAfterEpochHook')]
 log_processor = dict(window_size=1)
 randomness = dict(seed=0, deterministic=True)
 '''
 
 # Kills its own process (SIGKILL, nothing runs after it) once the checkpoint
-# of epoch $KILL_AFTER_EPOCH is written; a no-op when the variable is unset.
+# of epoch $KILL_AFTER_EPOCH is written, or mid-epoch once iteration
+# $KILL_AFTER_ITER (counted from 1 over the whole run) is trained; a no-op
+# when the variables are unset.
 KILL_HOOK = '''
 import os
 import signal
@@ -91,6 +96,11 @@ from mmengine.registry import HOOKS
 @HOOKS.register_module()
 class KillAfterEpochHook(Hook):
     priority = 'LOWEST'  # after CheckpointHook (VERY_LOW)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if str(runner.iter + 1) == os.environ.get('KILL_AFTER_ITER'):
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def after_train_epoch(self, runner):
         if str(runner.epoch + 1) == os.environ.get('KILL_AFTER_EPOCH'):
@@ -129,12 +139,18 @@ def write_tiny_det(tmp_path, data_root, extra=''):
 
 
 def run_tool(tool, *args, env=None, cwd=None, check=True, timeout=600):
+    """Run ``tool`` with ``args``: one of ours by file name (``'train.py'``,
+    run as tools/train.py with this Python), or a command given as a tuple
+    (``(MIM, 'train', 'mmdet')``). ``cwd`` (where the tiny configs put
+    ``kill_hook.py``) and the repository are on ``PYTHONPATH``."""
     full_env = dict(os.environ, OMP_NUM_THREADS='2',
                     PYTHONPATH=os.pathsep.join(
                         [str(cwd or ROOT), ROOT,
                          os.environ.get('PYTHONPATH', '')]))
     full_env.update(env or {})
-    proc = subprocess.run([PYTHON, osp.join(ROOT, 'tools', tool), *args],
+    command = ([PYTHON, osp.join(ROOT, 'tools', tool)]
+               if isinstance(tool, str) else list(tool))
+    proc = subprocess.run([*command, *args],
                           cwd=cwd or ROOT, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
     if check and proc.returncode != 0:

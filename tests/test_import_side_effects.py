@@ -1,7 +1,10 @@
 """Importing swiftformer_mm registers its modules and changes nothing else in
 the user's process: no attribute of torch, mmengine, mmcv, mmdet, mmseg or
 mmpretrain is replaced, no registry entry of theirs is replaced or removed,
-and mmengine's default file backend stays mmengine's.
+and mmengine's default file backend stays mmengine's. The same holds for
+``swiftformer_mm.engine``, which the training configs import too, and for
+building a ``CPUAmpOptimWrapper`` and running a forward under it: mmcv's
+ops get fp32 inputs inside its ``optim_context`` only.
 
 What it does on purpose beyond registering is named in the README and
 allowed below: the Runner-checkpoint allow-list of torch's safe loading
@@ -51,8 +54,9 @@ def snapshot():
     return attrs, registries, files
 
 
+exec(sys.argv[2])  # what the user's process has done before, if anything
 before_attrs, before_registries, before_files = snapshot()
-import swiftformer_mm  # noqa: E402
+exec(sys.argv[1])  # the import (and what follows it) under test
 after_attrs, _, after_files = snapshot()
 
 changed = sorted(' '.join(key) for key, value in before_attrs.items()
@@ -78,7 +82,37 @@ print(json.dumps(dict(
     backends_added=sorted(set(backends) - set(before_files[0])),
     prefixes_changed=[k for k, v in before_files[1].items()
                       if prefixes.get(k) is not v],
-    default_backend=type(get_file_backend('x/epoch_1.pth')).__name__)))
+    default_backend=type(get_file_backend('x/epoch_1.pth')).__name__,
+    checks=globals().get('checks', {}))))
+'''
+
+# Build the CPU mixed-precision wrapper and run a forward inside its context,
+# nested too; record which mmcv functions are in place. The model and the
+# optimizer are the user's, made before (torch patches Optimizer.step on the
+# first optimizer built, and its profiler on the first step, whoever does).
+_USER_MODEL = '''
+model = torch.nn.Linear(2, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+'''
+_AMP_STEPS = '''
+import swiftformer_mm.engine
+from swiftformer_mm.engine import CPUAmpOptimWrapper
+OPS = [(sys.modules['mmcv.ops.nms'], 'nms'),
+       (sys.modules['mmcv.ops.roi_align'], 'roi_align')]
+originals = [getattr(module, name) for module, name in OPS]
+def current():
+    return [getattr(module, name) for module, name in OPS]
+wrapper = CPUAmpOptimWrapper(optimizer=optimizer)
+checks = dict(constructed_unchanged=current() == originals)
+with wrapper.optim_context(model):
+    inside = current()
+    with wrapper.optim_context(model):
+        checks['nested_same'] = current() == inside
+    checks['outer_kept_after_nested'] = current() == inside
+    model(torch.randn(2, 2))
+checks['replaced_inside'] = all(
+    now is not before for now, before in zip(inside, originals))
+checks['restored'] = current() == originals
 '''
 
 # Deliberate, named in the README (see the module docstring).
@@ -89,20 +123,41 @@ ALLOWED_CHANGES = {
 }
 
 
-def test_import_changes_nothing_but_registrations():
-    proc = subprocess.run([sys.executable, '-c', _PROBE], capture_output=True,
-                          text=True, timeout=300)
+def _probe(steps: str, setup: str = '') -> dict:
+    proc = subprocess.run([sys.executable, '-c', _PROBE, steps, setup],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _assert_only_registrations(found: dict, registered: set) -> None:
     assert set(found['changed']) <= ALLOWED_CHANGES, found['changed']
     assert found['removed'] == []
     assert found['registry_changes'] == []
-    # What we add: the backbone and the classifier. (Other new entries are
-    # the libraries' own, registered when their modules are first imported.)
+    # What we add. (Other new entries are the libraries' own, registered
+    # when their modules are first imported.)
     ours = {(registry.split('.')[0], key)
             for registry, key, module in found['registry_additions']
             if module.startswith('swiftformer_mm')}
-    assert {key for _, key in ours} == {'SwiftFormer', 'SwiftFormerClassifier'}
+    assert {key for _, key in ours} == registered
     assert found['backends_changed'] == [] and found['prefixes_changed'] == []
     assert found['backends_added'] == ['atomic_local']
     assert found['default_backend'] == 'LocalBackend'
+
+
+def test_import_changes_nothing_but_registrations():
+    found = _probe('import swiftformer_mm')
+    # the backbone and the classifier
+    _assert_only_registrations(found, {'SwiftFormer', 'SwiftFormerClassifier'})
+
+
+def test_engine_import_and_cpu_amp_change_nothing_but_registrations():
+    found = _probe(_AMP_STEPS, setup=_USER_MODEL)
+    _assert_only_registrations(found, {
+        'SwiftFormer', 'SwiftFormerClassifier', 'CPUAmpOptimWrapper',
+        'ExactResumeHook', 'CPUDistributedDataParallel'})
+    # mmcv's nms and roi_align: untouched by building the wrapper, replaced
+    # for the forward (in the nested context too), back on leaving it
+    assert found['checks'] == dict(
+        constructed_unchanged=True, nested_same=True,
+        outer_kept_after_nested=True, replaced_inside=True, restored=True)

@@ -1,14 +1,15 @@
 """Exact resume, robust auto-resume, mixed precision and CPU distributed
 training (issue 6). Subprocess runs of tools/train.py on a tiny generated
 COCO-format dataset; see tests/reliability_helpers.py."""
+import glob
 import os
 import os.path as osp
 
 import pytest
 import torch
 
-from reliability_helpers import (logged_losses, make_coco, run_tool,
-                                 write_tiny_det)
+from reliability_helpers import (MIM, ROOT, logged_losses, make_coco,
+                                 run_tool, write_tiny_det)
 
 
 @pytest.fixture(scope='module')
@@ -30,16 +31,31 @@ def _weights(path):
     return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
 
 
-def test_killed_and_resumed_run_matches_uninterrupted(det_setup, uninterrupted):
+# The config names ExactResumeHook, so every entry point resumes exactly:
+# ours, killed right after the checkpoint of epoch 1, and `mim train mmdet`
+# (mmdet's own tools/train.py), killed mid-epoch 2 after the first of its two
+# iterations; both resume from epoch_1.pth.
+ENTRIES = {  # command, kill switch, last iteration trained before the kill
+    'tools': ('train.py', dict(KILL_AFTER_EPOCH='1'), 2),
+    'mim': ((MIM, 'train', 'mmdet'), dict(KILL_AFTER_ITER='3'), 3),
+}
+
+
+@pytest.mark.parametrize('entry', sorted(ENTRIES))
+def test_killed_and_resumed_run_matches_uninterrupted(entry, det_setup,
+                                                      uninterrupted, tmp_path):
     tmp, cfg = det_setup
-    work = tmp / 'killed'
-    proc = run_tool('train.py', cfg, '--work-dir', str(work), cwd=str(tmp),
-                    env=dict(KILL_AFTER_EPOCH='1'), check=False)
-    assert proc.returncode == -9, proc.stderr[-3000:]  # SIGKILL
+    command, kill, last_iter = ENTRIES[entry]
+    work = tmp_path / 'killed'
+    proc = run_tool(command, cfg, '--work-dir', str(work), cwd=str(tmp),
+                    env=kill, check=False)
+    # SIGKILL: our process itself; under mim, its child (mim then fails)
+    assert proc.returncode == -9 or (
+        entry == 'mim' and 'SIGKILL' in proc.stderr), proc.stderr[-3000:]
     assert osp.isfile(work / 'epoch_1.pth')
     assert not osp.exists(work / 'epoch_2.pth')
-    run_tool('train.py', cfg, '--work-dir', str(work), '--resume',
-             cwd=str(tmp))
+    assert max(logged_losses(work)) == last_iter
+    run_tool(command, cfg, '--work-dir', str(work), '--resume', cwd=str(tmp))
 
     full, resumed = _weights(uninterrupted / 'epoch_2.pth'), _weights(
         work / 'epoch_2.pth')
@@ -49,6 +65,59 @@ def test_killed_and_resumed_run_matches_uninterrupted(det_setup, uninterrupted):
     ref, got = logged_losses(uninterrupted), logged_losses(work)
     assert sorted(ref) == sorted(got) == [1, 2, 3, 4]
     assert got == ref  # the same float, iteration by iteration
+
+
+def test_exact_resume_hook_restores_on_resume_only():
+    """mmengine's Runner calls after_load_checkpoint for a plain load_from
+    too: only a resumed run (training starting past iteration 0) gets the
+    checkpoint's generator states, once."""
+    from types import SimpleNamespace
+
+    from swiftformer_mm.engine import (ExactResumeHook, get_rng_state,
+                                       set_rng_state)
+    outer = get_rng_state()
+    try:
+        checkpoint = {}
+        torch.manual_seed(1)
+        ExactResumeHook().before_save_checkpoint(None, checkpoint)
+        after_save = torch.rand(3)
+        for start_iter, restores in ((0, False), (4, True)):
+            hook = ExactResumeHook()
+            torch.manual_seed(2)
+            fresh = torch.rand(3)
+            torch.manual_seed(2)
+            hook.after_load_checkpoint(None, checkpoint)
+            runner = SimpleNamespace(iter=start_iter, train_loop=object())
+            hook.before_train_epoch(runner)
+            assert torch.equal(torch.rand(3),
+                               after_save if restores else fresh)
+            state = torch.get_rng_state()
+            hook.before_train_epoch(runner)  # the next epoch: untouched
+            assert torch.equal(torch.get_rng_state(), state)
+    finally:
+        set_rng_state(outer)
+
+
+TRAINING_CONFIGS = sorted(
+    osp.relpath(path, ROOT) for task in ('detection', 'segmentation',
+                                         'classification')
+    for path in glob.glob(osp.join(ROOT, 'configs', task, '*.py')))
+
+
+@pytest.mark.parametrize('config', TRAINING_CONFIGS)
+def test_every_training_config_names_exact_resume(config):
+    """Exact resume is the config's, so mim and the libraries' own tools
+    get it: one ExactResumeHook, which resolves under the config's scope
+    once its custom_imports are imported."""
+    from mmengine.config import Config
+    from mmengine.registry import HOOKS, DefaultScope
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    assert 'swiftformer_mm.engine' in cfg.custom_imports.imports
+    names = [hook['type'] for hook in cfg.get('custom_hooks', [])]
+    assert names.count('ExactResumeHook') == 1, names
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        hook = HOOKS.build(dict(type='ExactResumeHook'))
+    assert type(hook).__module__ == 'swiftformer_mm.engine.resume'
 
 
 def test_auto_resume_skips_truncated_checkpoint_and_pointer(det_setup,
@@ -119,6 +188,21 @@ def test_cpu_amp_wrapper_autocasts_to_bf16():
     assert out.dtype == torch.bfloat16
     wrapper.update_params(out.float().pow(2).mean())
     assert model.weight.dtype == torch.float32
+
+    # mmcv's compiled ops take fp32 only; inside the context they take the
+    # bf16 tensors autocast hands them, as a detector's RPN and RoI heads do
+    from mmcv.ops import RoIAlign, batched_nms
+    boxes = torch.tensor([[0., 0., 4., 4.], [1., 1., 5., 5.]]).bfloat16()
+    scores = torch.tensor([.9, .8]).bfloat16()
+    feats = torch.randn(1, 2, 8, 8).bfloat16()
+    rois = torch.tensor([[0., 1., 1., 6., 6.]]).bfloat16()
+    nms_cfg = dict(type='nms', iou_threshold=0.3)
+    with wrapper.optim_context(model):
+        _, keep = batched_nms(boxes, scores, torch.zeros(2), nms_cfg)
+        pooled = RoIAlign((2, 2), 1.0, 0)(feats, rois)
+    assert keep.tolist() == [0] and pooled.dtype == torch.bfloat16
+    with pytest.raises(RuntimeError):  # outside: mmcv's own functions
+        batched_nms(boxes, scores, torch.zeros(2), nms_cfg)
     with pytest.raises(ValueError, match='bfloat16 only'):
         CPUAmpOptimWrapper(dtype='float16', optimizer=torch.optim.SGD(
             model.parameters(), lr=0.1))

@@ -59,8 +59,10 @@ def test_recipe(arch):
     512x512 crops, 40k iterations, AdamW 2e-4 wd 1e-4, poly 0.9, 8x4."""
     cfg = without_scope(load(arch).to_dict())
     assert cfg.default_scope == 'mmseg'
-    assert cfg.custom_imports == dict(imports=['swiftformer_mm'],
-                                      allow_failed_imports=False)
+    assert cfg.custom_imports == dict(
+        imports=['swiftformer_mm', 'swiftformer_mm.engine'],
+        allow_failed_imports=False)
+    assert cfg.custom_hooks == [dict(type='ExactResumeHook')]
 
     widths = SwiftFormer.arch_settings[arch]['widths']
     model = cfg.model

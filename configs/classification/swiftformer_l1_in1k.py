@@ -31,7 +31,11 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 
-custom_imports = dict(imports=['swiftformer_mm'], allow_failed_imports=False)
+# swiftformer_mm registers the models and the checkpoint backend,
+# swiftformer_mm.engine the ExactResumeHook below.
+custom_imports = dict(
+    imports=['swiftformer_mm', 'swiftformer_mm.engine'],
+    allow_failed_imports=False)
 
 model = dict(
     type='SwiftFormerClassifier',  # ImageClassifier that reads every format
@@ -95,9 +99,14 @@ train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=20)
 auto_scale_lr = dict(base_batch_size=2048)
 
 # Model EMA, decay 0.99996, BN statistics averaged too (timm ModelEma).
+# ExactResumeHook: random generator states go into every checkpoint and come
+# back on --resume, so a resumed run continues exactly as the uninterrupted
+# one (whatever starts it: tools/train.py, mim train, mmpretrain's own
+# tools/train.py, a script building a Runner).
 custom_hooks = [
     dict(type='EMAHook', momentum=4e-5, update_buffers=True,
-         evaluate_on_origin=True, priority='ABOVE_NORMAL')
+         evaluate_on_origin=True, priority='ABOVE_NORMAL'),
+    dict(type='ExactResumeHook'),
 ]
 
 # Checkpoints are written atomically (temporary file + rename), so a crash

@@ -18,7 +18,11 @@
 # backbone better than the base's SGD 0.01 for ResNet.
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 
-custom_imports = dict(imports=['swiftformer_mm'], allow_failed_imports=False)
+# swiftformer_mm registers the models and the checkpoint backend,
+# swiftformer_mm.engine the ExactResumeHook below.
+custom_imports = dict(
+    imports=['swiftformer_mm', 'swiftformer_mm.engine'],
+    allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
@@ -45,3 +49,9 @@ auto_scale_lr = dict(enable=False, base_batch_size=32)
 # mid-write never leaves a truncated one for --resume; the backend is
 # swiftformer_mm's, registered on import, and serves only these writes.
 default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
+
+# Random generator states go into every checkpoint and come back on
+# --resume, so a resumed run continues exactly as the uninterrupted one
+# (whatever starts it: tools/train.py, mim train, mmdet's own
+# tools/train.py, a script building a Runner from this config).
+custom_hooks = [dict(type='ExactResumeHook')]

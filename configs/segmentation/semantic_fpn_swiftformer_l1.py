@@ -8,8 +8,12 @@
 # validation every 4k iterations).
 _base_ = 'mmseg::poolformer/fpn_poolformer_s12_8xb4-40k_ade20k-512x512.py'
 
-# The base imports mmpretrain for its PoolFormer; only this package is needed.
-custom_imports = dict(imports=['swiftformer_mm'], allow_failed_imports=False)
+# The base imports mmpretrain for its PoolFormer; only this package is needed:
+# swiftformer_mm registers the models and the checkpoint backend,
+# swiftformer_mm.engine the ExactResumeHook below.
+custom_imports = dict(
+    imports=['swiftformer_mm', 'swiftformer_mm.engine'],
+    allow_failed_imports=False)
 
 # SyncBN in the backbone too (the base uses it in the decode head): with 4
 # images per GPU, per-GPU batch statistics at stride 32 are noisy; SyncBN
@@ -62,3 +66,9 @@ auto_scale_lr = dict(enable=False, base_batch_size=32)
 # mid-write never leaves a truncated one for --resume; the backend is
 # swiftformer_mm's, registered on import, and serves only these writes.
 default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
+
+# Random generator states go into every checkpoint and come back on
+# --resume, so a resumed run continues exactly as the uninterrupted one
+# (whatever starts it: tools/train.py, mim train, mmseg's own
+# tools/train.py, a script building a Runner from this config).
+custom_hooks = [dict(type='ExactResumeHook')]

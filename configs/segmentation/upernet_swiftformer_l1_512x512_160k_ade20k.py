@@ -13,7 +13,11 @@
 # than the base's SGD 0.01 for ResNet.
 _base_ = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
 
-custom_imports = dict(imports=['swiftformer_mm'], allow_failed_imports=False)
+# swiftformer_mm registers the models and the checkpoint backend,
+# swiftformer_mm.engine the ExactResumeHook below.
+custom_imports = dict(
+    imports=['swiftformer_mm', 'swiftformer_mm.engine'],
+    allow_failed_imports=False)
 
 widths = [48, 96, 192, 384]  # L1
 model = dict(
@@ -40,3 +44,9 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 # mid-write never leaves a truncated one for --resume; the backend is
 # swiftformer_mm's, registered on import, and serves only these writes.
 default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
+
+# Random generator states go into every checkpoint and come back on
+# --resume, so a resumed run continues exactly as the uninterrupted one
+# (whatever starts it: tools/train.py, mim train, mmseg's own
+# tools/train.py, a script building a Runner from this config).
+custom_hooks = [dict(type='ExactResumeHook')]

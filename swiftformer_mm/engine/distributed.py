@@ -21,7 +21,7 @@ def _find_norm_types(node, path='model'):
             yield from _find_norm_types(v, f'{path}[{i}]')
 
 
-@MODEL_WRAPPERS.register_module(force=True)
+@MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
     """``MMDistributedDataParallel`` for CPU modules: the Runner passes
     ``device_ids=[LOCAL_RANK]``, which DDP rejects for CPU modules."""

@@ -60,7 +60,7 @@ class _SkippedIterator:
         return getattr(self.iterator, name)
 
 
-@HOOKS.register_module(force=True)
+@HOOKS.register_module()
 class ExactResumeHook(Hook):
     """Make ``--resume`` continue exactly where the run stopped.
 
@@ -72,40 +72,60 @@ class ExactResumeHook(Hook):
     loading and the first new iteration (for iteration-based loops, mmengine
     replays the data pipeline over the batches already trained; this hook
     does that replay itself, then restores the state).
+
+    A config names it, so that every entry point (tools/train.py, ``mim
+    train``, mmdet's/mmseg's/mmpretrain's own tools/train.py, a user's
+    script building a Runner from the config) resumes exactly; all shipped
+    training configs do::
+
+        custom_imports = dict(
+            imports=['swiftformer_mm', 'swiftformer_mm.engine'],
+            allow_failed_imports=False)
+        custom_hooks = [dict(type='ExactResumeHook')]
+
+    It is registered in mmengine's ``HOOKS``, the parent of mmdet's, mmseg's
+    and mmpretrain's, so the name resolves under each default scope. A
+    second instance in one Runner would replay the skipped batches twice.
+    A checkpoint loaded with ``load_from`` and no resume (training starts
+    at iteration 0) only gives weights: its generator states are ignored.
     """
     priority = 'HIGHEST'
 
     def __init__(self):
+        self._loaded = False
         self._pending = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint['rng_state'] = get_rng_state()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # The Runner calls this for a resume and for a plain ``load_from``
+        # alike; which of the two it was shows when training starts.
+        self._loaded = True
         self._pending = checkpoint.get('rng_state')
-        if self._pending is None:
+
+    def before_train_epoch(self, runner) -> None:
+        if not self._loaded:
+            return
+        state, self._loaded, self._pending = self._pending, False, None
+        done = runner.iter
+        if done == 0:
+            # load_from without resume: weights to start from, not a run to
+            # continue; the config's seed decides the randomness.
+            return
+        if state is None:
             print_log('the checkpoint has no random generator states '
                       '(written without ExactResumeHook); the resumed run '
                       'continues with freshly seeded generators',
                       logger='current', level=30)
-
-    def before_train_epoch(self, runner) -> None:
-        if self._pending is None:
             return
         loop = runner.train_loop
-        done = getattr(loop, '_iter', 0)
-        if isinstance(loop, IterBasedTrainLoop) and done > 0:
+        if isinstance(loop, IterBasedTrainLoop):
             iterator = loop.dataloader_iterator
             for _ in range(done):
                 next(iterator)
             loop.dataloader_iterator = _SkippedIterator(iterator, done)
-        set_rng_state(self._pending)
-        self._pending = None
-
-
-def register_exact_resume(runner) -> None:
-    """Add :class:`ExactResumeHook` to ``runner`` (done by tools/train.py)."""
-    runner.register_hook(ExactResumeHook())
+        set_rng_state(state)
 
 
 # ---------------------------------------------------------------------------
