@@ -149,11 +149,23 @@ def script_interface(path):
 
 
 def quoted_commands(text):
-    """Command lines in ``bash`` blocks and in inline code."""
-    for block in re.findall(r'```(?:bash|sh)?\n(.*?)```', text, re.S):
-        joined = block.replace('\\\n', ' ')
-        yield from joined.splitlines()
-    yield from re.findall(r'`([^`\n]+)`', text)
+    """Command lines in ``bash`` (or unlabelled) fenced blocks, and inline
+    code spans in the prose."""
+    fence, block, prose = None, [], []
+    for line in text.splitlines():
+        if line.startswith('```'):
+            if fence is None:
+                fence = line[3:].strip()
+            else:
+                if fence in ('', 'bash', 'sh'):
+                    yield from '\n'.join(block).replace('\\\n',
+                                                        ' ').splitlines()
+                fence, block = None, []
+        elif fence is not None:
+            block.append(line)
+        else:
+            prose.append(line)
+    yield from re.findall(r'`([^`]+)`', '\n'.join(prose))
 
 
 SCRIPT = re.compile(r'(?:^|\s)(tools/[\w/]+\.(?:py|sh))\b')

@@ -3,6 +3,9 @@
 # whole test suite. Extra arguments go to pytest, e.g. `-k parity -s`.
 #
 #   bash tools/run_tests.sh            # everything (what CI runs)
+#   bash tools/run_tests.sh --fast     # the development lane: no test marked
+#                                      # slow (whole trainings, exports of
+#                                      # every family, subprocess tools)
 #   RECORD=1 bash tools/run_tests.sh   # also append the suite's time and
 #                                      # counts to docs/records/suite.jsonl
 set -euo pipefail
@@ -14,13 +17,20 @@ PY="$ROOT/.venv/bin/python"
 # a file's shared fixtures are built once; tests/conftest.py gives each
 # worker its share of the cores. PYTEST_WORKERS=0 runs in this process.
 WORKERS="${PYTEST_WORKERS:-$(nproc)}"
+LANE="everything"
+SELECT=()
+if [[ "${1:-}" == "--fast" ]]; then
+  shift
+  LANE="fast"
+  SELECT=(-m "not slow")
+fi
 if [[ "${RECORD:-0}" != 1 ]]; then
-  exec "$PY" -m pytest -n "$WORKERS" --dist loadfile "$@"
+  exec "$PY" -m pytest -n "$WORKERS" --dist loadfile "${SELECT[@]}" "$@"
 fi
 report="$(mktemp -d)/junit.xml"
 start=$(date +%s)
 status=0
-"$PY" -m pytest -n "$WORKERS" --dist loadfile --junitxml="$report" "$@" || status=$?
+"$PY" -m pytest -n "$WORKERS" --dist loadfile "${SELECT[@]}" --junitxml="$report" "$@" || status=$?
 seconds=$(( $(date +%s) - start ))
 counts="$("$PY" - "$report" <<'PYEOF'
 import sys, xml.etree.ElementTree as ET
@@ -32,7 +42,7 @@ print(f"passed={n['tests'] - n['failures'] - n['errors'] - n['skipped']} "
 PYEOF
 )"
 # shellcheck disable=SC2086
-"$PY" -m swiftformer_mm.analysis.records suite "args=$*" "workers=$WORKERS" \
-  --figure seconds=$seconds $counts \
-  --command "RECORD=1 bash tools/run_tests.sh $*"
+"$PY" -m swiftformer_mm.analysis.records suite "lane=$LANE" "args=$*" \
+  "workers=$WORKERS" --figure seconds=$seconds $counts \
+  --command "RECORD=1 bash tools/run_tests.sh$([[ $LANE == fast ]] && echo ' --fast') $*"
 exit $status

@@ -201,10 +201,10 @@ def suite(records, **_):
     """Test-suite times, the latest run of each lane per CPU."""
     latest = {}
     for r in select(records, 'suite'):
-        lane = 'fast lane (`--fast`)' if '--fast' in r['key'].get(
-            'args', '') else 'everything'
-        if r['key'].get('args', '').strip() not in ('', '--fast'):
+        if r['key'].get('args', '').strip():
             continue  # a selection of tests, not a lane
+        lane = ('fast lane (`--fast`)' if r['key'].get('lane') == 'fast'
+                else 'everything')
         latest[(cpu_label(r), lane)] = r
     if not latest:
         raise FigureError('suite: no record (RECORD=1 bash '
@@ -236,7 +236,7 @@ def deploy_accuracy(records, **_):
              if 'variant' not in r['key']]
     if not found:
         raise FigureError('deploy-accuracy: no record (python '
-                          'tools/deploy_accuracy.py --record)')
+                          'tools/deployment/deploy_accuracy.py --record)')
     runtimes = [r for r in RUNTIME_NAMES if any(
         r in x['figures'] for x in found)]
     rows = []
