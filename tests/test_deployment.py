@@ -1,7 +1,8 @@
-"""Deploying with mmdeploy (swiftformer_mm.export, tools/deploy.py,
-tools/deploy_test.py): bad inputs fail before anything is built, each with
-its own message, and the tools run end to end. Numerical parity at every
-size, for every head family: tests/test_deploy_families.py.
+"""Deploying with mmdeploy (swiftformer_mm.export,
+tools/deployment/deploy.py, tools/deployment/deploy_test.py): bad inputs
+fail before anything is built, each with its own message, and the tools run
+end to end. Numerical parity at every size, for every head family:
+tests/test_deploy_families.py.
 """
 import os.path as osp
 import subprocess
@@ -142,8 +143,9 @@ def test_static_shape_under_32_pixels(seg_checkpoint):
 
 
 def test_tools_end_to_end(seg_checkpoint):
-    """tools/deploy.py writes end2end.onnx and compares on the image;
-    tools/deploy_test.py evaluates it on the config's test set."""
+    """tools/deployment/deploy.py writes end2end.onnx and compares on the
+    image; tools/deployment/deploy_test.py evaluates it on the config's
+    test set."""
     from swiftformer_mm.demo_data import ade
     ckpt, image, tmp = seg_checkpoint
     data = tmp / 'ade'
@@ -151,15 +153,15 @@ def test_tools_end_to_end(seg_checkpoint):
     work = tmp / 'deployed'
     deploy_cfg = osp.join(DEPLOY, 'segmentation_onnxruntime_dynamic.py')
     out = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools/deploy.py'), deploy_cfg, SEG,
-         ckpt, image, '--work-dir', str(work)], capture_output=True,
-        text=True, timeout=300)
+        [sys.executable, osp.join(ROOT, 'tools/deployment/deploy.py'),
+         deploy_cfg, SEG, ckpt, image, '--work-dir', str(work)],
+        capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert osp.isfile(work / 'end2end.onnx')
     assert 'pixels_equal' in out.stdout
     test = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools/deploy_test.py'), deploy_cfg,
-         SEG, '--model', str(work / 'end2end.onnx'), '--work-dir',
+        [sys.executable, osp.join(ROOT, 'tools/deployment/deploy_test.py'),
+         deploy_cfg, SEG, '--model', str(work / 'end2end.onnx'), '--work-dir',
          str(tmp / 'test'), '--cfg-options',
          f'test_dataloader.dataset.data_root={data}'],
         capture_output=True, text=True, timeout=300)

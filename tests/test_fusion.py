@@ -1,6 +1,8 @@
-"""Deploy-form conversion: the fused model computes what the training form
-computes (eval mode, same weights), for every arch, both attention formulas,
-inside a detector and a segmentor, and through checkpoints."""
+"""Folding (swiftformer_mm.models.fusion): the fused (deploy-form) model
+computes what the training form computes (eval mode, same weights), for every
+arch, both attention formulas, inside a detector and a segmentor, and through
+checkpoints; and every form of the attention computes the reference
+:func:`~swiftformer_mm.models.blocks.efficient_additive_attention`."""
 import copy
 import subprocess
 import sys
@@ -11,10 +13,9 @@ import torch
 import torch.nn as nn
 
 from conftest import randomize_, relative_error
-from swiftformer_mm.deploy import (DeployAttention, DeployConvEncoder,
+from swiftformer_mm.models import (DeployAttention, DeployConvEncoder,
                                    DeployDownsample, DeploySwiftFormerEncoder,
-                                   switch_to_deploy)
-from swiftformer_mm.models import SwiftFormer
+                                   SwiftFormer, switch_to_deploy)
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-4
@@ -78,6 +79,58 @@ def test_legacy_formula_and_custom_norms():
     assert isinstance(attn, DeployAttention)
     assert attn.attn_formula == 'legacy'
     assert_close(_outputs(fused, x), expected)
+
+
+def _random_attention(dim, formula, seed):
+    from swiftformer_mm.models.blocks import EfficientAdditiveAttention
+    gen = torch.Generator().manual_seed(seed)
+    attn = EfficientAdditiveAttention(dim, formula).eval()
+    with torch.no_grad():
+        for p in attn.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+        attn.w_g.mul_(10.)  # attention weights far from uniform
+    layer_scale = torch.rand(dim, 1, 1, generator=gen) + 0.5
+    return attn, layer_scale
+
+
+@pytest.mark.parametrize('formula', ['current', 'legacy'])
+@pytest.mark.parametrize('size', [(5, 7), (24, 20)])
+def test_every_attention_form_computes_the_reference(formula, size):
+    """The attention is written once, in efficient_additive_attention; each
+    form kept apart from it (the fused one in both layouts, the XNNPACK one
+    of the ExecuTorch export) computes it, on random weights and inputs."""
+    from swiftformer_mm.export.executorch import XnnpackAttention
+    from swiftformer_mm.models.blocks import efficient_additive_attention
+    dim = 16
+    attn, layer_scale = _random_attention(dim, formula, seed=9)
+    x = torch.randn(2, dim, *size, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        tokens = x.flatten(2).transpose(1, 2)
+        ref = efficient_additive_attention(
+            attn.to_query(tokens), attn.to_key(tokens), attn.w_g, attn.proj,
+            attn.final, formula, dim**-0.5).transpose(1, 2).reshape(x.shape)
+        fused = copy.deepcopy(attn).switch_to_deploy(layer_scale)
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+        forms = {
+            'training form': (attn(x), ref),
+            'fused, channels-first': (fused(x), layer_scale * ref),
+            'fused, channels_last rows': (fused._forward_tokens_last(x_cl),
+                                          layer_scale * ref),
+            'XNNPACK': (XnnpackAttention(fused)(x), layer_scale * ref),
+        }
+        # eager CPU inference on a channels_last map takes the rows path
+        assert torch.equal(fused(x_cl), forms['fused, channels_last rows'][0])
+    with torch.enable_grad():  # autograd takes the channels-first path
+        forms['fused, autograd'] = (fused(x).detach(), layer_scale * ref)
+    for name, (got, expected) in forms.items():
+        assert got.shape == x.shape, name
+        err = relative_error(got, expected)
+        assert err < 1e-5, (name, err)
+    if formula == 'current':  # the weights matter: not the legacy result
+        legacy = copy.deepcopy(attn)
+        legacy.attn_formula = 'legacy'
+        with torch.no_grad():
+            assert relative_error(legacy(x), ref) > 1e-3
 
 
 def test_deploy_argument_loads_training_and_deploy_weights(tmp_path):

@@ -1,6 +1,6 @@
 """INT8 (ONNX Runtime, OpenVINO, ExecuTorch) and ExecuTorch deployment: the
-deploy configs go through tools/deploy.py's and tools/deploy_test.py's code
-like the fp32 ones; ExecuTorch programs compute what PyTorch computes; and
+deploy configs go through tools/deployment/deploy.py's and
+tools/deployment/deploy_test.py's code like the fp32 ones; ExecuTorch programs compute what PyTorch computes; and
 every bad input stops with its message before the slow part."""
 import os.path as osp
 import sys

@@ -8,15 +8,14 @@ import pytest
 import torch
 
 from conftest import randomize_
-from swiftformer_mm.deploy import switch_to_deploy
-from swiftformer_mm.models import SwiftFormer
+from swiftformer_mm.models import SwiftFormer, switch_to_deploy
 
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location('export_onnx',
-                                              ROOT / 'tools/export_onnx.py')
+spec = importlib.util.spec_from_file_location(
+    'export_onnx', ROOT / 'tools/deployment/export_onnx.py')
 export_onnx = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(export_onnx)
 

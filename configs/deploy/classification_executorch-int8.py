@@ -1,6 +1,7 @@
 # The programs of classification_executorch.py quantized to INT8 with PT2E and
 # XNNPACK's quantizer (symmetric, per-channel weights), calibrated on 64
-# images of the model config's training set (tools/deploy.py --calib N).
+# images of the model config's training set
+# (tools/deployment/deploy.py --calib N).
 _base_ = ['./classification_executorch.py']
 
 quantization = dict(type='executorch', calib_images=64)

@@ -1,7 +1,8 @@
 # The classifiers of classification_onnxruntime_dynamic.py quantized to INT8
 # with ONNX Runtime's static QDQ quantization: int8 weights per output
 # channel, uint8 activations, calibrated on 64 images of the model config's
-# training set, through its test pipeline (tools/deploy.py --calib N).
+# training set, through its test pipeline
+# (tools/deployment/deploy.py --calib N).
 _base_ = ['./classification_onnxruntime_dynamic.py']
 
 # Opset 13: per-channel DequantizeLinear (its axis attribute) needs it.

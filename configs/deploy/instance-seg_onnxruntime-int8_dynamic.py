@@ -1,7 +1,7 @@
 # Mask R-CNN of instance-seg_onnxruntime_dynamic.py quantized to INT8 with
 # ONNX Runtime's static QDQ quantization (per-channel int8 weights, uint8
 # activations), calibrated on 64 images of the model config's training set
-# (tools/deploy.py --calib N).
+# (tools/deployment/deploy.py --calib N).
 _base_ = ['./instance-seg_onnxruntime_dynamic.py']
 
 # Opset 13: per-channel DequantizeLinear (its axis attribute) needs it.

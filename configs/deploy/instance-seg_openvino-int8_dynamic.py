@@ -1,6 +1,6 @@
 # Mask R-CNN of instance-seg_openvino_dynamic.py quantized to INT8 with NNCF,
 # calibrated on 64 images of the model config's training set
-# (tools/deploy.py --calib N).
+# (tools/deployment/deploy.py --calib N).
 _base_ = ['./instance-seg_openvino_dynamic.py']
 
 # The RPN's last convolutions, the box head and the mask logits stay in

@@ -10,7 +10,8 @@
 # 1.2 mIoU on the demo set, and the full-size logits a third of the time.
 # For mmdeploy's graph that ends in the class map, set with_argmax=True and
 # resize_to_input=True.
-#   python tools/deploy.py configs/deploy/segmentation_onnxruntime_static-512x512.py \
+#   python tools/deployment/deploy.py \
+#       configs/deploy/segmentation_onnxruntime_static-512x512.py \
 #       MODEL_CFG CHECKPOINT IMAGE --work-dir DIR
 _base_ = ['./_base_/onnx_config.py']
 

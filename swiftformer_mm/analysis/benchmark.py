@@ -20,8 +20,7 @@ import time
 import torch
 import torch.nn as nn
 
-from ..deploy import switch_to_deploy
-from ..models import SwiftFormer
+from ..models import SwiftFormer, switch_to_deploy
 from .timing import interleaved, machine, parse_size
 from .weights import randomize_
 

@@ -4,8 +4,8 @@ and ``quantized-backbone``): PyTorch eager against ONNX Runtime, OpenVINO
 and ExecuTorch, fp32 and INT8, interleaved in one process (:mod:`.timing`).
 
 The models have random, non-trivial weights (speed does not depend on the
-values). INT8 models are calibrated, as ``tools/deploy.py`` calibrates them,
-on training images: here those of the generated demo sets
+values). INT8 models are calibrated, as ``tools/deployment/deploy.py``
+calibrates them, on training images: here those of the generated demo sets
 (:mod:`swiftformer_mm.demo_data`), which the model configs are pointed at.
 """
 import copy
@@ -16,8 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..deploy import switch_to_deploy
-from ..models import SwiftFormer
+from ..models import SwiftFormer, switch_to_deploy
 from .timing import interleaved, machine, parse_size
 from .weights import randomize_
 

@@ -1,9 +1,9 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """ExecuTorch programs (XNNPACK delegate, fp32 or INT8) of the classifier,
-the segmentor and the detector, written by ``tools/deploy.py`` from a
-``configs/deploy/*_executorch*`` config and evaluated by
-``tools/deploy_test.py``; ExecuTorch's Python runtime runs them here, the
-same ``.pte`` files run in its Android and iOS runtimes.
+the segmentor and the detector, written by ``tools/deployment/deploy.py``
+from a ``configs/deploy/*_executorch*`` config and evaluated by
+``tools/deployment/deploy_test.py``; ExecuTorch's Python runtime runs them
+here, the same ``.pte`` files run in its Android and iOS runtimes.
 
 What goes into the programs is what a phone app would run there:
 
@@ -53,9 +53,13 @@ MAX_ROIS = dict(bbox_head=1000, mask_head=100)
 
 # ----------------------------------------------------------- the rewrites
 class XnnpackAttention(nn.Module):
-    """:class:`DeployAttention` with XNNPACK's ops only: every reduction is
-    a fully-connected layer or a batched matmul. Same math (tokens as
-    (B, N, C) rows); the weights are constant buffers, as XNNPACK wants."""
+    """:class:`DeployAttention` with XNNPACK's ops only: the math of
+    :func:`~swiftformer_mm.models.blocks.efficient_additive_attention` (tokens
+    as (B, N, C) rows), with every reduction written as a fully-connected
+    layer or a batched matmul (XNNPACK has no sum, expand or fractional pow);
+    the weights are constant buffers, as XNNPACK wants. Kept apart from the
+    reference for that reason, and tested against it
+    (``tests/test_fusion.py``)."""
 
     def __init__(self, attn: DeployAttention):
         super().__init__()
@@ -319,7 +323,7 @@ class Programs:
         if not osp.isfile(manifest):
             raise FileNotFoundError(
                 f'no ExecuTorch programs at {manifest!r}: write them with '
-                'tools/deploy.py and an executorch deploy config')
+                'tools/deployment/deploy.py and an executorch deploy config')
         with open(manifest) as f:
             self.spec = json.load(f)
         self.root = osp.dirname(manifest)
@@ -343,7 +347,7 @@ class Programs:
                 f'no ExecuTorch {name} program for a {key} input in '
                 f'{self.root} (programs for {sorted(files)}); the programs '
                 'are static-shape: write one for this size with '
-                f'tools/deploy.py ... --sizes {key}')
+                f'tools/deployment/deploy.py ... --sizes {key}')
         method = self._method(files[key])
         outs = [method.execute([x[i:i + 1].contiguous()])
                 for i in range(x.shape[0])]

@@ -1,8 +1,8 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """Export, compare and evaluate a deployed detector or segmentor with
 mmdeploy's own APIs (``torch2onnx``, ``build_task_processor``, its backend
-models and test runner); ``tools/deploy.py`` and ``tools/deploy_test.py``
-are the command lines.
+models and test runner); ``tools/deployment/deploy.py`` and
+``tools/deployment/deploy_test.py`` are the command lines.
 
 Every input is checked first (:func:`check_inputs`): the tasks of the two
 configs, the checkpoint, the image, the backend, a static input shape.
@@ -251,7 +251,7 @@ def _network_input_shapes(model, model_cfg: Config, deploy_cfg: Config,
 
 def _export_executorch(deploy_cfg, model_cfg, checkpoint, image, work_dir,
                        device, quantization, sizes) -> str:
-    from ..deploy import switch_to_deploy
+    from ..models import switch_to_deploy
     from . import executorch
     scope = executorch.task_of(model_cfg)
     model = _pytorch_model(model_cfg, checkpoint, device)
@@ -411,7 +411,7 @@ def evaluate(deploy_cfg, model_cfg, backend_files: List[str],
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'deployed model not found: {path!r}; write it with '
-                'tools/deploy.py first')
+                'tools/deployment/deploy.py first')
     if deploy_cfg.backend_config.type == 'executorch':
         return _evaluate_executorch(model_cfg, backend_files[0], work_dir)
     with mmdeploy_patched():

@@ -7,7 +7,7 @@ A deploy config asks for it with a ``quantization`` section (see the
 
     quantization = dict(
         type='nncf',            # OpenVINO models: NNCF's nncf.quantize
-        calib_images=64,        # tools/deploy.py --calib N overrides it
+        calib_images=64,        # deploy.py --calib N overrides it
         preset='mixed', model_type='transformer',
         ignored_patterns=[...]) # layers kept in floating point (regexes)
 
@@ -111,7 +111,7 @@ def training_images(model_cfg: Config) -> List[str]:
             f'INT8 calibration reads images of the model config\'s training '
             f'set, which is not there: {e} (data_root {root!r}, resolved '
             f'from {osp.abspath(".")}). Generate or download it, or point '
-            'tools/deploy.py at it with --cfg-options '
+            'tools/deployment/deploy.py at it with --cfg-options '
             'train_dataloader.dataset.data_root=PATH (see the model '
             'config for nested datasets).') from e
     if len(dataset) == 0:

@@ -4,12 +4,22 @@ import importlib
 from ..checkpoint import (convert_swiftformer_state_dict, detect_format,
                           infer_arch)
 from ..compat import mend_mmpretrain_multimodal
+from .blocks import (DeployAttention, DeployConvEncoder, DeployDownsample,
+                     DeployMlp, DeploySwiftFormerEncoder,
+                     efficient_additive_attention)
+from .fused_checkpoint import fuse_state_dict
+from .fusion import (fold_training_weights, is_deploy_state_dict,
+                     switch_to_deploy)
 from .loading import adapt_state_dict, load_checkpoint
 from .swiftformer import SwiftFormer
 
 __all__ = [
     'SwiftFormer', 'load_checkpoint', 'adapt_state_dict',
-    'convert_swiftformer_state_dict', 'detect_format', 'infer_arch'
+    'convert_swiftformer_state_dict', 'detect_format', 'infer_arch',
+    'switch_to_deploy', 'fuse_state_dict', 'fold_training_weights',
+    'is_deploy_state_dict', 'efficient_additive_attention',
+    'DeployConvEncoder', 'DeployMlp', 'DeployAttention',
+    'DeploySwiftFormerEncoder', 'DeployDownsample'
 ]
 
 

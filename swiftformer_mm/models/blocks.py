@@ -2,6 +2,11 @@
 """The building blocks of SwiftFormer (paper section 3, Fig. 3), each with its
 fused inference twin.
 
+The attention's math is written once, in :func:`efficient_additive_attention`
+(the reference); the training form calls it, and the fused forms below (and
+the XNNPACK form of :mod:`swiftformer_mm.export.executorch`) are derived from
+it and tested against it (``tests/test_fusion.py``).
+
 Training form, in the paper's order:
 
 * :class:`EfficientAdditiveAttention`: the paper's efficient additive
@@ -19,6 +24,8 @@ scale folded into a neighbouring layer (arithmetic in :mod:`.fusion`). On
 eager CPU inference some blocks switch to the kernels of :mod:`.cpu_kernels`;
 the math is the same.
 """
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -64,19 +71,64 @@ def l2_normalize(x: torch.Tensor, dim: int, eps: float = 1e-12
     return F.normalize(x32, dim=dim, eps=eps).to(x.dtype)
 
 
+def efficient_additive_attention(query: torch.Tensor, key: torch.Tensor,
+                                 w_g: torch.Tensor,
+                                 proj: Callable[[torch.Tensor], torch.Tensor],
+                                 final: Callable[[torch.Tensor], torch.Tensor],
+                                 attn_formula: str = 'current',
+                                 scale: float = 1.) -> torch.Tensor:
+    """SwiftFormer's efficient additive attention: the reference.
+
+    The paper's Eq. (4)-(6) (Shaker et al., "SwiftFormer: Efficient Additive
+    Attention for Transformer-based Real-time Mobile Vision Applications",
+    ICCV 2023, https://arxiv.org/abs/2303.15446), as the authors' code
+    computes it, on ``(B, N, C)`` tokens (the paper's ``n x d`` rows):
+
+    * ``Q^, K^``: the query and key, L2-normalised over the channels;
+    * Eq. (4): ``a = Q^ w_g * scale`` (``scale = C^-0.5``), one weight per
+      token; ``'current'`` L2-normalises ``a`` over the tokens, ``'legacy'``
+      takes a softmax over a size-1 axis, so that every weight is exactly 1;
+    * Eq. (5): the global query ``g = sum_n a_n Q^_n``, a sum, not a mean
+      (its scale depends on the token count, as in the released weights);
+    * Eq. (6): ``final(proj(g * K^) + Q^)``, ``proj`` being the paper's
+      linear transformation ``T``.
+
+    Args:
+        query (Tensor): ``(B, N, C)`` query projections ``X W_q``, before
+            the normalisation.
+        key (Tensor): ``(B, N, C)`` key projections ``X W_k``, likewise.
+        w_g (Tensor): ``(C, 1)`` learnable vector of Eq. (4) (``w_a`` in
+            the paper).
+        proj, final (callable): The linear layers of Eq. (6), on
+            ``(B, N, C)`` tokens.
+        attn_formula (str): ``'current'`` or ``'legacy'``.
+        scale (float): Scale of Eq. (4); 1 where it is folded into ``w_g``.
+
+    Returns:
+        Tensor: ``(B, N, C)``.
+    """
+    query = l2_normalize(query, dim=-1)
+    key = l2_normalize(key, dim=-1)
+    scores = (query @ w_g) * scale  # (B, N, 1)
+    if attn_formula == 'current':
+        weights = l2_normalize(scores, dim=1)
+    else:
+        # Softmax over the singleton axis, as released: all ones, but it
+        # keeps w_g in the autograd graph (zero gradient) so DDP does not
+        # report it as an unused parameter.
+        weights = scores.softmax(dim=-1)
+    global_query = (weights * query).sum(dim=1, keepdim=True)  # (B, 1, C)
+    return final(proj(global_query * key) + query)
+
+
 def _drop_path(rate: float) -> nn.Module:
     return DropPath(rate) if rate > 0 else nn.Identity()
 
 
 # ------------------------------------------------------------ training form
 class EfficientAdditiveAttention(nn.Module):
-    """Efficient additive attention (paper Eq. 4-6).
-
-    With ``q`` and ``k`` the L2-normalised query and key tokens, the attention
-    weights ``a = (q @ w_g) / sqrt(C)`` pool a single global query
-    ``g = sum_n a_n q_n`` (a sum, not a mean: its scale depends on the token
-    count, exactly as in the released weights), and the output is
-    ``final(proj(g * k) + q)``.
+    """Efficient additive attention (paper Eq. 4-6), on a ``(B, C, H, W)``
+    map: :func:`efficient_additive_attention` on its ``H * W`` tokens.
 
     Args:
         dim (int): Number of channels.
@@ -103,18 +155,9 @@ class EfficientAdditiveAttention(nn.Module):
         # stride 4 than the same math on channels-first (B, C, N) tokens,
         # which outweighs the two transposes.
         tokens = x.flatten(2).transpose(1, 2)
-        query = l2_normalize(self.to_query(tokens), dim=-1)
-        key = l2_normalize(self.to_key(tokens), dim=-1)
-        scores = (query @ self.w_g) * self.scale  # (B, N, 1)
-        if self.attn_formula == 'current':
-            weights = l2_normalize(scores, dim=1)
-        else:
-            # Softmax over the singleton axis, as released: all ones, but it
-            # keeps w_g in the autograd graph (zero gradient) so DDP does not
-            # report it as an unused parameter.
-            weights = scores.softmax(dim=-1)
-        global_query = (weights * query).sum(dim=1, keepdim=True)  # (B, 1, C)
-        out = self.final(self.proj(global_query * key) + query)
+        out = efficient_additive_attention(
+            self.to_query(tokens), self.to_key(tokens), self.w_g, self.proj,
+            self.final, self.attn_formula, self.scale)
         return out.transpose(1, 2).reshape(B, C, H, W)
 
     def switch_to_deploy(self,
@@ -309,12 +352,20 @@ class DeployMlp(nn.Module):
 
 
 class DeployAttention(nn.Module):
-    """Fused :class:`EfficientAdditiveAttention` in channels-first layout.
+    """Fused :class:`EfficientAdditiveAttention`: ``layer_scale_1`` times
+    :func:`efficient_additive_attention`, derived from it as follows.
 
     ``qk`` is ``to_query`` and ``to_key`` stacked into one (2C, C) matmul,
     ``w_g`` carries the ``C^-0.5`` scale, ``final`` carries
     ``layer_scale_1``. The legacy formula's attention weights are all ones,
     so its deploy form sums the query tokens directly.
+
+    Two layouts, each kept apart from the reference for speed and tested
+    against it (``tests/test_fusion.py``): :meth:`forward` on channels-first
+    ``(B, C, N)`` tokens, with no transpose (what ONNX and OpenVINO get,
+    and what CUDA, autograd and ``torch.compile`` run), and
+    :meth:`_forward_tokens_last` on the ``(B, N, C)`` rows of a
+    channels_last map, in place where it can (eager CPU inference).
     """
 
     def __init__(self, dim: int, attn_formula: str = 'current'):

@@ -9,7 +9,8 @@ PyTorch's ``nn.Conv2d`` is slow for 1x1 convolutions on large maps:
   channels-first or channels_last memory.
 
 (The fused attention's channels_last path is a method of its block,
-:class:`~.blocks.DeployAttention`.)
+:class:`~.blocks.DeployAttention`, tested against the reference
+:func:`~.blocks.efficient_additive_attention`.)
 
 Nothing here runs under autograd, on CUDA, while tracing (ONNX export, FLOP
 counting) or under ``torch.compile``: :func:`use_fast_path` decides.

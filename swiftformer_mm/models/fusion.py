@@ -1,13 +1,40 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
-"""The arithmetic of deploy-time fusion: folding a BatchNorm or a per-channel
-scale into the conv or linear layer next to it.
+"""Folding: SwiftFormer's training form -> its fused inference form.
+
+Every BatchNorm and layer scale is folded into a neighbouring conv or linear
+layer (the arithmetic at the top of this file, which each block's
+``switch_to_deploy()`` in :mod:`.blocks` uses to build its fused twin), and
+what becomes identity (norms, drop path, dropout) is dropped:
+
+* conv -> BN in the stem, the downsamples and the conv blocks (``dwconv``),
+  and BN -> 1x1 conv in the attention block's MLP (``norm1`` precedes
+  ``fc1``; exact because ``fc1`` is 1x1 with no padding);
+* ``layer_scale`` into ``pwconv2``, ``layer_scale_1`` into ``attn.final``,
+  ``layer_scale_2`` into ``fc2``;
+* ``to_query`` and ``to_key`` become one matmul (``attn.qk``) and the
+  attention scale is folded into ``w_g``.
 
 Every fold is computed in float64 and cast back to the layer's dtype, so a
-fused block matches its training form (eval mode, same weights) to float32
-rounding. The blocks in :mod:`.blocks` use these to build their fused twins;
-:func:`fuse_training_weights_on_load` lets a fused backbone load
-training-form weights.
+fused model matches its training form (eval mode, same weights) to float32
+rounding.
+
+Training weights become folded weights in one place,
+:func:`fold_training_weights`; everything that folds a model or its weights
+goes through it or through the backbone's own ``switch_to_deploy()``:
+
+* :func:`switch_to_deploy`: every SwiftFormer inside a model (a detector, a
+  segmentor, a classifier), in place;
+* :func:`fuse_training_weights_on_load`: the load hook that lets a
+  ``deploy=True`` backbone load training-form weights (and so
+  ``init_weights()`` with a training-form ``Pretrained`` file);
+* :func:`~.fused_checkpoint.fuse_state_dict`: a checkpoint's tensors
+  (``tools/model_converters/deploy_checkpoint.py``).
+
+The backbone is recognised by what it can do (``training_twin()``), not by
+its class: this module is imported by the backbone's own.
 """
+from typing import Dict, List, Optional, Tuple
+
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -87,11 +114,31 @@ def like(reference: nn.Module, module: nn.Module) -> nn.Module:
     return module.to(device=p.device, dtype=p.dtype)
 
 
+def fold_training_weights(backbone: nn.Module,
+                          state_dict: Dict[str, torch.Tensor]
+                          ) -> Tuple[Dict[str, torch.Tensor], List[str],
+                                     List[str]]:
+    """Training weights -> folded weights: the one place where that happens.
+
+    A training-form twin of ``backbone`` (a SwiftFormer in either form: only
+    its structure is used) is built, ``state_dict`` (training-form,
+    backbone-level keys) is loaded into it (``strict=False``), the twin is
+    folded (eval-mode BN statistics) and its state dict is returned, with the
+    keys the load found missing and unexpected (the caller decides what an
+    incomplete file means; tensors of a wrong shape raise here).
+    """
+    device = next(backbone.parameters()).device
+    twin = backbone.training_twin().to(device)
+    missing, unexpected = twin.load_state_dict(state_dict, strict=False)
+    folded = twin.eval().switch_to_deploy().state_dict()
+    return folded, list(missing), list(unexpected)
+
+
 def fuse_training_weights_on_load(module: nn.Module, state_dict: dict,
                                   prefix: str, *args) -> None:
     """Load-state-dict pre-hook of a deploy-form SwiftFormer: training-form
-    weights under ``prefix`` (recognised by their layer scales) are loaded
-    into a training-form twin, fused, and replaced in ``state_dict``, so that
+    weights under ``prefix`` (recognised by their layer scales) are replaced
+    in ``state_dict`` by :func:`fold_training_weights`, so that
     ``deploy=True`` models load any OpenMMLab checkpoint of this backbone.
 
     An incomplete set of training-form weights is left as it is, to be
@@ -102,17 +149,50 @@ def fuse_training_weights_on_load(module: nn.Module, state_dict: dict,
     keys = [k for k in state_dict if k.startswith(prefix)]
     if not any(k.endswith('.layer_scale_1') for k in keys):
         return
-    twin = module.training_twin().to(module.patch_embed[0].weight.device)
     incoming = {k[len(prefix):]: state_dict[k] for k in keys}
-    missing, _ = twin.load_state_dict(incoming, strict=False)
+    folded, missing, _ = fold_training_weights(module, incoming)
     out_norms = tuple(f'norm{i}.' for i in module.stage_network_indices)
     if any(not k.startswith(out_norms) for k in missing):
         return
-    fused = twin.eval().switch_to_deploy().state_dict()
     for k in keys:
         del state_dict[k]
-    for k, v in fused.items():
+    for k, v in folded.items():
         if k.startswith(out_norms) and k in missing:
             continue  # not in the file: let the loader report it
         state_dict[prefix + k] = v
 
+
+def is_deploy_state_dict(state_dict, prefix: Optional[str] = '') -> bool:
+    """Whether a (converted, backbone-level) state dict is in deploy form."""
+    return any(k.startswith(prefix) and k.endswith('.attn.qk.weight')
+               for k in state_dict)
+
+
+def switch_to_deploy(model: nn.Module,
+                     fuse_other_conv_bn: bool = False) -> nn.Module:
+    """Convert every SwiftFormer backbone inside ``model`` to its deploy
+    form, in place, and return ``model`` (in eval mode).
+
+    Args:
+        model (nn.Module): A SwiftFormer, or any module containing some (an
+            mmdet detector, an mmseg segmentor, an mmpretrain classifier).
+        fuse_other_conv_bn (bool): Also fold conv -> BN pairs in the rest of
+            the model (necks, heads) with :func:`mmcv.cnn.fuse_conv_bn`,
+            which pairs a BN with the conv registered just before it; check
+            the outputs when enabling it on a new head. Defaults to False.
+
+    Returns:
+        nn.Module: ``model``, converted.
+    """
+    found = [m for m in model.modules()
+             if callable(getattr(m, 'training_twin', None))]
+    if not found:
+        raise ValueError(
+            f'{type(model).__name__} contains no SwiftFormer backbone')
+    model.eval()
+    for backbone in found:
+        backbone.switch_to_deploy()
+    if fuse_other_conv_bn:
+        from mmcv.cnn import fuse_conv_bn
+        fuse_conv_bn(model)
+    return model

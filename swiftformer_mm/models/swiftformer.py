@@ -297,10 +297,11 @@ class SwiftFormer(BaseModule):
             return
         self.check_pretrained_file(self.init_cfg.get('checkpoint'))
         if self.deploy:
-            # Load into the training form, then fuse.
+            # The training form reads and checks the file; loading its
+            # weights here folds them (fusion.fuse_training_weights_on_load).
             twin = self.training_twin(init_cfg=self.init_cfg)
             twin.init_weights()
-            self.load_state_dict(twin.switch_to_deploy().state_dict())
+            self.load_state_dict(twin.state_dict())
             self._is_init = True
             return
         load_checkpoint(self, self.init_cfg['checkpoint'],

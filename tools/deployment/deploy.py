@@ -1,7 +1,8 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """Deploy a trained detector or segmentor with mmdeploy, mmdeploy's interface:
 
-    python tools/deploy.py DEPLOY_CFG MODEL_CFG CHECKPOINT IMAGE --work-dir DIR
+    python tools/deployment/deploy.py DEPLOY_CFG MODEL_CFG CHECKPOINT IMAGE \
+        --work-dir DIR
         [--device cpu] [--sizes HxW ...] [--calib N] [--cfg-options k=v ...]
 
 Writes DIR/end2end.onnx (plus DIR/end2end.xml/.bin for OpenVINO), with the
@@ -10,7 +11,7 @@ checkpoint as mmdet/mmseg run it) and the backend on IMAGE, and on IMAGE
 resized to other sizes and aspect ratios (--sizes; by default two, neither
 a multiple of 32), and prints how far apart their predictions are: a
 dynamic-shape model must agree at every size. Deploy configs are in
-configs/deploy/; evaluate the result with tools/deploy_test.py.
+configs/deploy/; evaluate the result with tools/deployment/deploy_test.py.
 
 An *-int8_* deploy config also quantizes the model to INT8, calibrated on N
 images of the model config's training set (--calib N, default the

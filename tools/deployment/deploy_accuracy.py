@@ -4,14 +4,16 @@ PyTorch on the demo validation sets: top-1 of the classifier, COCO box/mask
 AP of the Mask R-CNN, mIoU of the Semantic FPN, side by side.
 
     bash tools/run_demo.sh && bash tools/run_seg_demo.sh   # the checkpoints
-    python tools/deploy_accuracy.py [--models classifier detector segmentor]
+    python tools/deployment/deploy_accuracy.py
+        [--models classifier detector segmentor]
         [--runtimes onnxruntime openvino onnxruntime-int8 openvino-int8
                     executorch executorch-int8] [--calib 64]
 
-Each model is deployed with tools/deploy.py's steps (INT8: calibrated on
-the model config's training set) into work_dirs/deploy_accuracy/ and
-evaluated with tools/deploy_test.py's; PyTorch is evaluated as
-tools/test.py does.
+Each model is deployed with tools/deployment/deploy.py's steps (INT8:
+calibrated on the model config's training set) into
+work_dirs/deploy_accuracy/ and evaluated with
+tools/deployment/deploy_test.py's; PyTorch is evaluated as tools/test.py
+does.
 
 The demo validation splits are small (40 detection images with about 100
 objects, 16 scenes), so one box more or less moves AP by a point. The

@@ -2,7 +2,8 @@
 """Evaluate a deployed model on the model config's test set, with the same
 metrics as tools/test.py (COCO box/mask AP, mIoU):
 
-    python tools/deploy_test.py DEPLOY_CFG MODEL_CFG --model DIR/end2end.onnx [--work-dir W]
+    python tools/deployment/deploy_test.py DEPLOY_CFG MODEL_CFG \
+        --model DIR/end2end.onnx [--work-dir W]
 
 For OpenVINO give DIR/end2end.xml. mmdeploy's own test runner does the work.
 """

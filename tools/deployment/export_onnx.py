@@ -1,7 +1,8 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """Export a SwiftFormer backbone to ONNX and check it with onnxruntime.
 
-    python tools/export_onnx.py --arch l1 --out work_dirs/swiftformer_l1.onnx \
+    python tools/deployment/export_onnx.py --arch l1 \
+        --out work_dirs/swiftformer_l1.onnx \
         [--checkpoint CKPT] [--deploy] [--shape 224 224] [--dynamic] \
         [--attn-formula current] [--opset 17]
 

@@ -22,7 +22,7 @@ import io
 import torch
 
 from swiftformer_mm.checkpoint import atomic_write, read_state_dict
-from swiftformer_mm.deploy import fuse_state_dict
+from swiftformer_mm.models import fuse_state_dict
 
 
 def main():
