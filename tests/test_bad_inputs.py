@@ -83,6 +83,7 @@ def test_class_count_mismatch_mmseg():
         check_num_classes(cfg, 'mmseg')
 
 
+@pytest.mark.slow
 def test_tools_test_missing_checkpoint_is_clear(tmp_path):
     from reliability_helpers import run_tool
     proc = run_tool('test.py', DET_DEMO, str(tmp_path / 'none.pth'),
@@ -195,6 +196,7 @@ def test_coco_train_filters_or_keeps_images_without_objects(
     assert out['data_samples'].gt_instances.bboxes.shape == (0, 4)
 
 
+@pytest.mark.slow
 def test_train_and_test_tools_with_images_without_objects(
         coco_with_empty_image, tmp_path):
     """Mask R-CNN trains on batches that include the object-free image
@@ -248,6 +250,7 @@ def _random_checkpoint(config, path, classes):
      'configs/segmentation/semantic_fpn_swiftformer_xs_demo.py',
      ('building', 'sky', 'tree', 'road', 'grass', 'car')),
 ])
+@pytest.mark.slow
 def test_image_demo_tools_take_gray_and_rgba_refuse_tiny(tmp_path, tool,
                                                          config, classes):
     import subprocess

@@ -231,6 +231,7 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
         pretrained(tmp_path / 'evil.pth')
 
 
+@pytest.mark.slow
 def test_convert_tool_roundtrip_records_formula(tmp_path, reference):
     import subprocess
     import sys

@@ -274,6 +274,7 @@ def test_configs_follow_the_authors():
         assert has_mix == (arch in ('l1', 'l3'))
 
 
+@pytest.mark.slow
 def test_demo_trains_and_tools_test_reads_an_authors_checkpoint(tmp_path):
     """tools/train.py on the generated set, then tools/test.py on the result
     and on the same weights saved as the authors do: same top-1."""
@@ -320,6 +321,7 @@ def test_demo_trains_and_tools_test_reads_an_authors_checkpoint(tmp_path):
         [option.replace(str(data), str(val_only)) for option in options])
 
 
+@pytest.mark.slow
 def test_mmpretrain_models_import_with_this_transformers():
     """swiftformer_mm.compat mends mmpretrain 1.2's multimodal imports,
     which newer transformers broke; without the mend the break is there."""

@@ -36,6 +36,9 @@ from swiftformer_mm.export.mmdeploy_compat import (OpenVINORuntimeWrapper,
 from test_deployment import STANDARD_OPS, op_types, run_onnx, write_image
 from test_head_families import XS, user_config
 
+# Whole exports, trainings or tool runs: out of the fast lane.
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEPLOY = osp.join(ROOT, 'configs/deploy')
 SEG_SIZES = [(97, 203), (161, 118)]

@@ -19,6 +19,9 @@ import swiftformer_mm  # noqa: F401
 from conftest import randomize_
 from swiftformer_mm.export import pipeline
 
+# Whole exports, trainings or tool runs: out of the fast lane.
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEPLOY = osp.join(ROOT, 'configs/deploy')
 SEG = osp.join(ROOT, 'configs/segmentation/semantic_fpn_swiftformer_xs_demo.py')

@@ -14,6 +14,9 @@ import torch
 
 from swiftformer_mm.demo_data.coco import CLASSES, generate
 
+# Whole exports, trainings or tool runs: out of the fast lane.
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(ROOT, 'configs', 'detection', 'mask_rcnn_swiftformer_xs_demo.py')
 SIZE = 128  # generated images; the pipelines are resized to match

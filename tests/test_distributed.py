@@ -26,6 +26,9 @@ import swiftformer_mm  # noqa: F401  allow-lists Runner checkpoint globals
 from reliability_helpers import (DIST_ENV, PYTHON, ROOT, free_port,
                                  logged_losses, run_tool)
 
+# Whole exports, trainings or tool runs: out of the fast lane.
+pytestmark = pytest.mark.slow
+
 SEG_DEMO = osp.join(ROOT, 'configs/segmentation/'
                     'semantic_fpn_swiftformer_xs_demo.py')
 ITERS = 4

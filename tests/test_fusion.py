@@ -239,6 +239,7 @@ def test_segmentor_deploy_matches_with_head_fusion():
     assert_close([got], [expected])
 
 
+@pytest.mark.slow
 def test_deploy_checkpoint_tool(tmp_path):
     """tools/model_converters/deploy_checkpoint.py on an OpenMMLab-style checkpoint: the
     written file loads into deploy=True and computes the training form."""
@@ -273,6 +274,7 @@ def test_torch_compile_without_graph_breaks(deploy):
     assert explanation.graph_count == 1
 
 
+@pytest.mark.slow
 def test_deploy_checkpoint_tool_reads_safetensors(tmp_path):
     """The tool reads what the backbone reads, Hugging Face's safetensors
     container too (here with the authors' keys)."""

@@ -15,6 +15,9 @@ from swiftformer_mm.export import executorch, pipeline, quantize
 from swiftformer_mm.export.errors import DeployError
 from test_deployment import op_types, write_checkpoint
 
+# Whole exports, trainings or tool runs: out of the fast lane.
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEPLOY = osp.join(ROOT, 'configs/deploy')
 SEG = osp.join(ROOT, 'configs/segmentation/semantic_fpn_swiftformer_xs_demo.py')

@@ -42,6 +42,7 @@ ENTRIES = {  # command, kill switch, last iteration trained before the kill
 
 
 @pytest.mark.parametrize('entry', sorted(ENTRIES))
+@pytest.mark.slow
 def test_killed_and_resumed_run_matches_uninterrupted(entry, det_setup,
                                                       uninterrupted, tmp_path):
     tmp, cfg = det_setup
@@ -145,6 +146,7 @@ def test_auto_resume_skips_truncated_checkpoint_and_pointer(det_setup,
     assert find_resumable_checkpoint(str(tmp_path / 'empty')) is None
 
 
+@pytest.mark.slow
 def test_resume_missing_path_is_clear(det_setup):
     tmp, cfg = det_setup
     proc = run_tool('train.py', cfg, '--resume', str(tmp / 'nope.pth'),
@@ -153,6 +155,7 @@ def test_resume_missing_path_is_clear(det_setup):
     assert 'nope.pth: no such checkpoint file' in proc.stderr
 
 
+@pytest.mark.slow
 def test_amp_training_runs_bf16_on_cpu_with_finite_losses(det_setup):
     tmp, cfg = det_setup
     work = tmp / 'amp'

@@ -9,6 +9,8 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 from swiftformer_mm.analysis import reproduce
 from swiftformer_mm.demo_data import ade, coco
 
@@ -25,6 +27,7 @@ def run(*args, cwd):
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_launch_and_gather_on_the_demo_configs(tmp_path):
     coco.generate(str(tmp_path / 'data/demo_coco'), num_train=4, num_val=2,
                   image_size=(64, 64), min_radius=8, max_radius=20)

@@ -90,6 +90,7 @@ while True:
 '''
 
 
+@pytest.mark.slow
 def test_crash_mid_write_leaves_a_complete_checkpoint(tmp_path):
     """A writer saving a 256 MB checkpoint back to back is SIGKILLed; it
     spends nearly all its time writing, so the kill lands mid-write. The
@@ -132,6 +133,7 @@ def test_shipped_configs_write_checkpoints_atomically():
     assert type(get_file_backend('work_dirs/x/epoch_1.pth')) is LocalBackend
 
 
+@pytest.mark.slow
 def test_publish_model_keeps_weights_and_meta_and_hashes_the_name(tmp_path):
     import hashlib
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

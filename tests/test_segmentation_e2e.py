@@ -15,6 +15,9 @@ import pytest
 
 from swiftformer_mm.demo_data.ade import DEMO_CLASSES, generate
 
+# Whole exports, trainings or tool runs: out of the fast lane.
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'segmentation',
                        'semantic_fpn_swiftformer_xs_demo.py')

@@ -26,6 +26,9 @@ import swiftformer_mm  # noqa: F401  registers the models
 from conftest import DEMO_CLASSIFIER, write_demo_classifier
 from swiftformer_mm.demo_data import ade, coco
 
+# Whole exports, trainings or tool runs: out of the fast lane.
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
 DET_DEMO = osp.join(ROOT, 'configs/detection/mask_rcnn_swiftformer_xs_demo.py')
