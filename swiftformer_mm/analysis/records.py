@@ -13,19 +13,21 @@ tables from them (:mod:`.doc_tables`).
 
 Example:
     >>> from swiftformer_mm.analysis import records
-    >>> records.cpu_int8_class({'avx2', 'avx512_vnni'})
+    >>> rec = records.append('benchmark', dict(mode='backbone'),
+    ...                      dict(latency_ms=12.5))  # doctest: +SKIP
+    >>> rec['conditions']['int8']  # doctest: +SKIP
     'AVX-512 VNNI'
 """
-import contextlib
 import datetime
 import fcntl
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import uuid
+
+from ..cpu import ISA_FLAGS, cpu_flags, cpu_int8_class, cpu_model
 
 #: The repository root (docs/records lives there).
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -33,49 +35,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 #: Where records go; ``SWIFTFORMER_MM_RECORDS`` moves them (the tests use a
 #: temporary folder so that running a tool in a test leaves docs/ alone).
 RECORDS_ENV = 'SWIFTFORMER_MM_RECORDS'
-
-#: CPU flags (``/proc/cpuinfo``) that decide how INT8 and bf16 kernels run.
-ISA_FLAGS = ('avx2', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni',
-             'avx512_bf16', 'amx_tile', 'amx_int8', 'amx_bf16')
+__all__ = ['ISA_FLAGS', 'append', 'conditions', 'cpu_flags', 'cpu_int8_class',
+           'cpu_model', 'load', 'records_dir']
 
 
 def records_dir() -> str:
     return os.environ.get(RECORDS_ENV) or os.path.join(ROOT, 'docs',
                                                        'records')
-
-
-def cpu_flags() -> set:
-    """The CPU's flags from ``/proc/cpuinfo`` (empty where there is none)."""
-    with contextlib.suppress(OSError):
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('flags'):
-                    return set(line.split(':', 1)[1].split())
-    return set()
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def cpu_int8_class(flags=None) -> str:
-    """The CPU's best INT8 dot-product instructions, which decide whether
-    INT8 pays: ``'AMX'``, ``'AVX-512 VNNI'``, ``'AVX-VNNI'``, ``'AVX2 only'``
-    (8-bit products through 16-bit intermediates, which can saturate) or
-    ``'no AVX2'``."""
-    flags = cpu_flags() if flags is None else set(flags)
-    if 'amx_int8' in flags:
-        return 'AMX'
-    if 'avx512_vnni' in flags:
-        return 'AVX-512 VNNI'
-    if 'avx_vnni' in flags:
-        return 'AVX-VNNI'
-    return 'AVX2 only' if 'avx2' in flags else 'no AVX2'
 
 
 def _git(*args) -> str:

@@ -37,7 +37,7 @@ def interleaved(fns: dict, repeats: int, device='cpu', warmup=2) -> dict:
 def machine() -> str:
     """The CPU (with its INT8 instruction class), threads and load: printed
     with every table, since ratios move with all three."""
-    from .records import cpu_int8_class, cpu_model
+    from ..cpu import cpu_int8_class, cpu_model
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     gpu = (torch.cuda.get_device_name() if torch.cuda.is_available() else
            'no GPU')

@@ -23,6 +23,7 @@ import time
 from mmengine.config import Config, DictAction
 
 from swiftformer_mm.analysis.timing import parse_size
+from swiftformer_mm.cpu import cpu_int8_class, cpu_model, int8_advice
 from swiftformer_mm.export import pipeline
 from swiftformer_mm.inputs import load_image
 
@@ -62,6 +63,13 @@ def main():
         static = deploy_cfg.get('onnx_config', {}).get(
             'input_shape') is not None
         sizes = [] if static else other_sizes(*load_image(args.img).shape[:2])
+    if deploy_cfg.get('quantization'):
+        # INT8 pays where the CPU has 8-bit dot products: say which it has,
+        # before minutes of calibration.
+        print(f'INT8 on {cpu_model()} ({cpu_int8_class()})')
+        advice = int8_advice()
+        if advice:
+            print(f'note: {advice}')
     start = time.time()
     # ExecuTorch programs are static-shape: written for these sizes too
     files = pipeline.export(args.deploy_cfg, model_cfg, args.checkpoint,
