@@ -533,25 +533,29 @@ def render(text: str, records, errors=None) -> str:
     return MARKER.sub(replace, text)
 
 
+def _documents(root, documents):
+    """``(name, path, text)`` of each document."""
+    for doc in documents:
+        path = os.path.join(root or rec.ROOT, doc)
+        with open(path) as f:
+            yield doc, path, f.read()
+
+
 def check(root=None, records=None, documents=DOCUMENTS) -> list:
     """Problems: ``'FILE: ...'`` for each document whose tables differ from
     what the records give, or whose tables cannot be made."""
-    root = root or rec.ROOT
     records = rec.load() if records is None else records
     problems = []
-    for doc in documents:
-        path = os.path.join(root, doc)
-        with open(path) as f:
-            text = f.read()
+    for doc, _, text in _documents(root, documents):
         try:
             new = render(text, records)
         except FigureError as e:
             problems.append(f'{doc}: {e}')
             continue
         if new != text:
-            old_tables = {m.start(): m.group(0) for m in MARKER.finditer(text)}
             stale = [m.group('name') for m, o in zip(
-                MARKER.finditer(new), old_tables.values()) if m.group(0) != o]
+                MARKER.finditer(new), MARKER.finditer(text))
+                if m.group(0) != o.group(0)]
             problems.append(f'{doc}: stale table(s) {", ".join(stale)}: run '
                             'python tools/analysis_tools/docs_tables.py')
     return problems
@@ -562,15 +566,11 @@ def update(root=None, records=None, documents=DOCUMENTS,
     """Rewrite the marked tables of ``documents``; return those changed.
     Tables that cannot be made are left empty and their errors appended to
     ``errors`` (raised when it is None)."""
-    root = root or rec.ROOT
     records = rec.load() if records is None else records
     changed = []
-    for doc in documents:
-        path = os.path.join(root, doc)
-        with open(path) as f:
-            text = f.read()
+    for doc, path, text in _documents(root, documents):
         new = render(text, records, errors)
-        if new != text:
+        if new != text:  # whole file at once: never half a document
             tmp = path + '.tmp'
             with open(tmp, 'w') as f:
                 f.write(new)
