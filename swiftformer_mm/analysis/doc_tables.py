@@ -188,8 +188,10 @@ def setup(records, **_):
                 'false' and k.get('mmcv_built') == 'true' else
                 'new .venv/, mmcv wheel cached' if k.get('venv_existed') ==
                 'false' else 'existing .venv/ brought up to date')
-        rows.append([cpu_label(r), what, _minutes(r['figures']['seconds']),
-                     when(r)])
+        # a figure reported as approximate keeps its "about"
+        about = 'about ' if 'about' in r['source'] else ''
+        rows.append([cpu_label(r), what,
+                     about + _minutes(r['figures']['seconds']), when(r)])
     if not rows:
         raise FigureError('setup: no record (RECORD=1 bash '
                           'tools/setup_env.sh)')
