@@ -99,7 +99,7 @@ def test_every_attention_form_computes_the_reference(formula, size):
     """The attention is written once, in efficient_additive_attention; each
     form kept apart from it (the fused one in both layouts, the XNNPACK one
     of the ExecuTorch export) computes it, on random weights and inputs."""
-    from swiftformer_mm.export.executorch import XnnpackAttention
+    from swiftformer_mm.export.backends.executorch import XnnpackAttention
     from swiftformer_mm.models.blocks import efficient_additive_attention
     dim = 16
     attn, layer_scale = _random_attention(dim, formula, seed=9)

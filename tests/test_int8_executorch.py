@@ -1,6 +1,7 @@
 """INT8 (ONNX Runtime, OpenVINO, ExecuTorch) and ExecuTorch deployment: the
 deploy configs go through tools/deployment/deploy.py's and
-tools/deployment/deploy_test.py's code like the fp32 ones; ExecuTorch programs compute what PyTorch computes; and
+tools/deployment/deploy_test.py's code like the fp32 ones; ExecuTorch
+programs compute what PyTorch computes; and
 every bad input stops with its message before the slow part."""
 import os.path as osp
 import sys
@@ -11,7 +12,9 @@ from mmengine.config import Config
 
 from conftest import relative_error
 from swiftformer_mm.demo_data import ade, cls, coco
-from swiftformer_mm.export import executorch, pipeline, quantize
+from swiftformer_mm.export import pipeline, quantize
+from swiftformer_mm.export.backends import executorch
+from swiftformer_mm.export.task import pytorch_model
 from swiftformer_mm.export.errors import DeployError
 from test_deployment import op_types, write_checkpoint
 
@@ -104,13 +107,12 @@ def test_executorch_classifier_equals_pytorch_and_int8_runs(cls_setup):
     (manifest, ) = pipeline.export(fp32, cfg, ckpt, image, str(tmp / 'et'))
     programs = executorch.Programs(manifest)
     assert programs.spec['images']['classifier'].keys() == {'64x64'}
-    et_model = pipeline.executorch_model(pipeline.load_configs(fp32, cfg)[1],
-                                         manifest)
-    torch_model = pipeline._pytorch_model(cfg, ckpt)
+    et_model = pipeline.load_deployed_model(fp32, cfg, [manifest])
+    torch_model = pytorch_model(cfg, ckpt)
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = torch_model.head(torch_model.extract_feat(x))
-    got = et_model.extract_feat(x)[0]
+    got = et_model.network(x)[0]
     assert relative_error(got, expected) < 1e-4
     metrics = pipeline.evaluate(fp32, cfg, [manifest], str(tmp / 'et_test'))
     assert 0 <= metrics['accuracy/top1'] <= 100
@@ -144,11 +146,10 @@ def test_executorch_programs_are_per_size(cls_setup):
     manifest = osp.join(tmp, 'et', executorch.MANIFEST)
     if not osp.isfile(manifest):
         pipeline.export(fp32, cfg, ckpt, image, str(tmp / 'et'))
-    model = pipeline.executorch_model(pipeline.load_configs(fp32, cfg)[1],
-                                      manifest)
+    model = pipeline.load_deployed_model(fp32, cfg, [manifest])
     with pytest.raises(DeployError, match=r'no ExecuTorch classifier program '
                        r'for a 64x96 input.*--sizes 64x96'):
-        model.extract_feat(torch.zeros(1, 3, 64, 96))
+        model.network(torch.zeros(1, 3, 64, 96))
 
 
 # --------------------------------------------------------------- bad input

@@ -2,6 +2,7 @@
 # (Android, iOS), run here by ExecuTorch's Python runtime on x86. Static
 # shapes, one program per network input size of the model config's test set
 # (and of tools/deployment/deploy.py's image and --sizes); what is in the
-# programs and what stays on the host: swiftformer_mm/export/executorch.py.
+# programs: swiftformer_mm/export/backends/executorch.py; what stays on the
+# host: swiftformer_mm/export/executorch_models.py.
 backend_config = dict(type='executorch')
 codebase_config = dict(type='mmseg', task='Segmentation')

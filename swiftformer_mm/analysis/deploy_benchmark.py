@@ -49,18 +49,6 @@ def _demo_training_set(task: str, work: str, model_cfg) -> dict:
             f'{key}.data_prefix.img': 'train/'}
 
 
-def _network_call(runtime: str, model, x: torch.Tensor):
-    """The deployed network alone on the preprocessed input ``x``."""
-    if runtime.startswith('onnxruntime'):
-        session, feed = model.wrapper.sess, {'input': x.numpy()}
-        return lambda: session.run(None, feed)
-    if runtime.startswith('openvino'):
-        compiled, feed = model.wrapper.compiled, {'input': x.numpy()}
-        return lambda: compiled(feed)
-    programs = model.extract_feat  # ExecuTorch: the attached program(s)
-    return lambda: programs(x)
-
-
 def bench_deployed(args):
     """Per-image latency (batch 1), end to end (``test_step``: preprocessing,
     network, post-processing) and of the network alone, of PyTorch eager
@@ -70,6 +58,7 @@ def bench_deployed(args):
 
     from ..export import pipeline
     from ..export.mmdeploy_compat import mmdeploy_patched
+    from ..export.task import load_configs, task_inputs
     task = args.task or 'segmentor'
     if task == 'classifier':
         config = f'configs/classification/swiftformer_{args.arch}_in1k.py'
@@ -106,33 +95,29 @@ def bench_deployed(args):
     image = os.path.join(work, 'image.png')
     cv2.imwrite(image, np.random.default_rng(0).integers(
         0, 256, (h, w, 3), dtype=np.uint8))
-    candidates = {}
-    for backend in args.backends:
-        config_name = backend if backend.startswith('executorch') else \
-            f'{backend}_dynamic'
-        deploy_cfg = os.path.join(ROOT, deploy.format(config_name))
-        files = pipeline.export(deploy_cfg, model_cfg, ckpt, image,
-                                os.path.join(work, backend),
-                                calib_images=args.calib if 'int8' in backend
-                                else None)
-        deploy_cfg, cfg = pipeline.load_configs(deploy_cfg, model_cfg)
-        with mmdeploy_patched():
-            from mmdeploy.apis.utils import build_task_processor
-            processor = build_task_processor(
-                cfg, pipeline._processor_cfg(deploy_cfg), 'cpu')
-            data, _ = processor.create_input(image, None)
-            candidates[backend] = pipeline.executorch_model(
-                cfg, files[0]) if backend.startswith('executorch') else \
-                pipeline.build_backend_model(processor, files)
+    deploy_cfgs = {backend: os.path.join(ROOT, deploy.format(
+        backend if backend.startswith('executorch') else f'{backend}_dynamic'))
+        for backend in args.backends}
+    with mmdeploy_patched():  # once, around every export and load
+        candidates = {}
+        for backend, deploy_cfg in deploy_cfgs.items():
+            files = pipeline.export(deploy_cfg, model_cfg, ckpt, image,
+                                    os.path.join(work, backend),
+                                    calib_images=args.calib if 'int8' in
+                                    backend else None)
+            candidates[backend] = pipeline.load_deployed_model(
+                deploy_cfg, model_cfg, files)
+    data = task_inputs(load_configs(deploy_cfgs[args.backends[0]],
+                                    model_cfg)[1], [image])
     models = {'PyTorch eager': model,
               'PyTorch eager (deploy form)':
               switch_to_deploy(copy.deepcopy(model)), **candidates}
 
     def end_to_end(m):
-        with torch.no_grad(), mmdeploy_patched():
+        with torch.no_grad():
             return m.test_step(data)
     fns = {k: (lambda m=m: end_to_end(m)) for k, m in models.items()}
-    x = model.data_preprocessor(data, False)['inputs']
+    x = model.data_preprocessor(copy.deepcopy(data), False)['inputs']
     network = {}
     if task != 'detector':  # the deployed graph ends where this does
         def torch_network():
@@ -143,7 +128,8 @@ def bench_deployed(args):
                     model(x, mode='tensor')
         network['PyTorch eager'] = torch_network
         for backend, m in candidates.items():
-            network[backend] = _network_call(backend, m, x)
+            network[backend] = pipeline.deployed_network(
+                deploy_cfgs[backend], model_cfg, m, x)
     fns.update({f'{k}, network only': v for k, v in network.items()})
     med = interleaved(fns, args.repeats, warmup=1)
     print(f'## {name} {args.arch.upper()}, {h}x{w} image ({x.shape[-2]}x'
@@ -165,16 +151,16 @@ def bench_deployed(args):
 def bench_quantized_backbone(args):
     """The SwiftFormer backbone alone (deploy form), fp32 and INT8, in ONNX
     Runtime and OpenVINO, against PyTorch eager."""
-    from ..export import quantize
-    from ..export.mmdeploy_compat import (OpenVINORuntimeWrapper,
-                                          onnx_to_openvino)
+    from ..export.backends import onnxruntime as ort_backend
+    from ..export.backends import openvino as ov_backend
+    from ..export.mmdeploy_compat import OpenVINORuntimeWrapper
+    from ..export.onnx import to_onnx
     h, w = parse_size(args.size or '512x512')
     work = tempfile.mkdtemp(prefix='bench_int8_backbone_')
     model = switch_to_deploy(randomize_(SwiftFormer(args.arch))).eval()
     x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     onnx_file = os.path.join(work, 'backbone.onnx')
-    torch.onnx.export(model, (x, ), onnx_file, input_names=['input'],
-                      opset_version=13, dynamo=False)
+    to_onnx(model, x, onnx_file, opset=13)
     # calibration: images of the demo sets, normalised as the configs do
     from ..demo_data import ade
     root = os.path.join(work, 'calibration_data')
@@ -187,14 +173,14 @@ def bench_quantized_backbone(args):
         img = cv2.resize(cv2.imread(os.path.join(folder, name)), (w, h))
         t = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
         calib.append((t.float() - mean) / std)
-    xml = onnx_to_openvino(onnx_file, work)
+    xml = ov_backend.onnx_to_openvino(onnx_file, work)
     files = dict(
         openvino=xml,
         onnxruntime=onnx_file,
-        **{'openvino-int8': quantize.quantize_openvino(
+        **{'openvino-int8': ov_backend.quantize(
             xml, calib, xml.replace('.xml', '-int8.xml'),
             dict(preset='mixed', model_type='transformer')),
-           'onnxruntime-int8': quantize.quantize_onnxruntime(
+           'onnxruntime-int8': ort_backend.quantize(
             onnx_file, calib, onnx_file.replace('.onnx', '-int8.onnx'),
             # as the *onnxruntime-int8* deploy configs quantize
             dict(per_channel=True, op_types=['Conv', 'MatMul', 'Gemm']))})

@@ -8,7 +8,12 @@ import numpy as np
 def prediction_arrays(result) -> Dict[str, np.ndarray]:
     """A data sample's prediction as numpy arrays, keyed by what it is."""
     if hasattr(result, 'pred_sem_seg'):
-        return dict(sem_seg=result.pred_sem_seg.data.cpu().numpy())
+        out = dict(sem_seg=result.pred_sem_seg.data.cpu().numpy())
+        if 'seg_logits' in result:  # mmseg's: how far each pixel is from a tie
+            top2 = result.seg_logits.data.topk(2, dim=0).values
+            out['margin'] = (top2[0] - top2[1]).cpu().numpy()
+            out['logit_scale'] = float(result.seg_logits.data.abs().max())
+        return out
     if 'pred_score' in result:
         return dict(class_scores=result.pred_score.cpu().numpy())
     inst = result.pred_instances
@@ -66,4 +71,38 @@ def compare(pytorch: Dict[str, np.ndarray], backend: Dict[str, np.ndarray],
             score_diff = max(score_diff, float(np.abs(
                 mine['scores'][keep] - other['scores'][best]).max()))
     stats.update(min_matched_iou=worst, max_score_diff=score_diff)
+    return stats
+
+
+def match_detections(reference: Dict[str, np.ndarray],
+                     other: Dict[str, np.ndarray], min_score: float = 0.3,
+                     min_iou: float = 0.99) -> Dict[str, float]:
+    """How many of the reference's detections scoring at least
+    ``min_score`` the other prediction has: a detection of the same label
+    with box IoU >= ``min_iou`` (the one of highest IoU). Returns
+    ``matched`` and ``total``, and over the matched ones the lowest box IoU,
+    the largest score difference and, with masks, the lowest mask IoU."""
+    keep = np.flatnonzero(reference['scores'] >= min_score)
+    stats = dict(matched=0, total=len(keep), min_iou=1.0, max_score_diff=0.0)
+    if 'masks' in reference:
+        stats['min_mask_iou'] = 1.0
+    if not len(keep):
+        return stats
+    iou = box_iou(reference['bboxes'][keep], other['bboxes'])
+    iou = np.where(reference['labels'][keep][:, None] == other['labels'][None],
+                   iou, 0.)
+    for row, i in enumerate(keep):
+        if not iou.shape[1] or iou[row].max() < min_iou:
+            continue
+        j = int(iou[row].argmax())
+        stats['matched'] += 1
+        stats['min_iou'] = min(stats['min_iou'], float(iou[row, j]))
+        stats['max_score_diff'] = max(stats['max_score_diff'], float(abs(
+            reference['scores'][i] - other['scores'][j])))
+        if 'masks' in reference:
+            a, b = reference['masks'][i], other['masks'][j]
+            union = np.logical_or(a, b).sum()
+            mask_iou = np.logical_and(a, b).sum() / union if union else 1.0
+            stats['min_mask_iou'] = min(stats['min_mask_iou'],
+                                        float(mask_iou))
     return stats

@@ -20,26 +20,39 @@ and only while deploying (:func:`mmdeploy_patched`). mmdeploy is not copied.
 5. mmdeploy's segmentation model takes the class map (argmax) first and
    resizes it to the image with nearest neighbours; mmseg crops the padding,
    resizes the logits bilinearly and then takes the argmax. On the demo set
-   this cost 1.2 mIoU. With a deploy config that exports logits
-   (``with_argmax=False``), :func:`_pack_seg_result` does what mmseg does
-   (:func:`~.seg_postprocess.logits_to_labels`); with
-   ``resize_to_input=False`` too, the graph ends at the decode head and the
-   host does both resizes.
-6. OpenVINO 2025+ removed the Model Optimizer (``mo``) that mmdeploy's
+   this cost 1.2 mIoU. A deploy config that exports logits
+   (``with_argmax=False``) gets :class:`LogitsSegmentationModel`, registered
+   in mmdeploy's own registry of segmentation backend models (its
+   ``codebase_config.model_type``, set by :func:`~.task.load_configs`),
+   which does what mmseg does (:func:`~.seg_postprocess.logits_to_labels`);
+   with ``resize_to_input=False`` too, the graph ends at the decode head
+   and the host does both resizes.
+6. mmdeploy's detection model hands a batch to the graph as one padded
+   tensor, so every image of it is computed at the batch's padded size and
+   its boxes are clipped to that size, not to the image's: a batch of
+   different sizes gave other detections than mmdet. The deploy configs'
+   ``model_type='end2end'`` gets :class:`PerSizeDetectionModel`
+   (:func:`~.task.load_configs`), which runs images of different sizes one
+   by one, each at its own size, as mmdet runs one image.
+7. OpenVINO 2025+ removed the Model Optimizer (``mo``) that mmdeploy's
    converter runs, and ``openvino.inference_engine`` that its wrapper uses.
-   The converter is replaced by ``openvino.convert_model`` on the ONNX file,
-   the wrapper by :class:`OpenVINORuntimeWrapper` on ``openvino.Core``.
-7. Leaving a rewrite context, mmdeploy pops from torch.fx's
+   The converter is replaced by ``openvino.convert_model`` on the ONNX file
+   (:func:`~.backends.openvino.onnx_to_openvino`), the wrapper by :class:`OpenVINORuntimeWrapper` on ``openvino.Core``
+   (both needed only while a model is exported or built: the wrapper it
+   builds runs anywhere).
+8. Leaving a rewrite context, mmdeploy pops from torch.fx's
    ``_wrapped_fns_to_patch`` as many entries as were added during the
    export, with ``list.pop(-1)``; since torch 2.x it is a dict
    (``KeyError: -1``). The entries added then are those of modules first
    imported during an export (timm's ``torch.fx.wrap`` calls, when mmdet
    imports it) and must stay; mmdeploy adds none to a dict. Its exit runs
    with the count taken at exit.
+
+:func:`mmdeploy_patched` may be nested: only the outermost block applies and
+removes the mends.
 """
 import contextlib
 import functools
-import os.path as osp
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -88,37 +101,63 @@ class OpenVINORuntimeWrapper(BaseWrapper):
                 for name in self.output_names}
 
 
-def onnx_to_openvino(onnx_file: str, work_dir: str) -> str:
-    """``openvino.convert_model`` + ``save_model``; returns the .xml path.
-
-    The weights are saved in fp32: ``save_model`` stores them as fp16 by
-    default, which put the deployed logits 7e-4 of their scale off PyTorch.
-    """
-    import openvino as ov
-    xml = osp.join(work_dir,
-                   osp.splitext(osp.basename(onnx_file))[0] + '.xml')
-    ov.save_model(ov.convert_model(onnx_file), xml, compress_to_fp16=False)
-    return xml
-
-
-def _pack_seg_result(self, batch_outputs, data_samples):
-    """mmdeploy's ``End2EndModel.pack_result`` for segmentation, with
-    mmseg's post-processing of logits (see 5. above)."""
+def _logits_segmentation_model():
+    """:class:`LogitsSegmentationModel`, defined and registered on first
+    use (mmdeploy's mmseg codebase imports mmseg)."""
+    from mmdeploy.codebase.mmseg.deploy import segmentation_model
     from mmengine.structures import PixelData
     from mmdeploy.utils import get_codebase_config
-    codebase = get_codebase_config(self.deploy_cfg)
-    if codebase.get('with_argmax', True):
-        return _ORIGINAL['pack_result'](self, batch_outputs, data_samples)
-    for logits, data_sample in zip(batch_outputs, data_samples):
-        labels = logits_to_labels(
-            logits, data_sample.metainfo,
-            align_corners=codebase.get('decode_align_corners', False),
-            threshold=codebase.get('decode_threshold', 0.3))
-        data_sample.set_data(dict(pred_sem_seg=PixelData(data=labels)))
-    return data_samples
+
+    from .task import SEG_LOGITS_MODEL
+    registry = vars(segmentation_model)['__BACKEND_MODEL']
+    if SEG_LOGITS_MODEL in registry.module_dict:
+        return registry.get(SEG_LOGITS_MODEL)
+
+    @registry.register_module(SEG_LOGITS_MODEL)
+    class LogitsSegmentationModel(segmentation_model.End2EndModel):
+        """mmdeploy's segmentation ``End2EndModel`` for a graph that outputs
+        logits: mmseg's post-processing on the host (see 5. above)."""
+
+        def pack_result(self, batch_outputs, data_samples):
+            codebase = get_codebase_config(self.deploy_cfg)
+            for logits, data_sample in zip(batch_outputs, data_samples):
+                labels = logits_to_labels(
+                    logits, data_sample.metainfo,
+                    align_corners=codebase.get('decode_align_corners', False),
+                    threshold=codebase.get('decode_threshold', 0.3))
+                data_sample.set_data(dict(pred_sem_seg=PixelData(data=labels)))
+            return data_samples
+
+    return LogitsSegmentationModel
 
 
-_ORIGINAL = {}
+def _per_size_detection_model():
+    """:class:`PerSizeDetectionModel`, defined and registered on first use
+    (mmdeploy's mmdet codebase imports mmdet)."""
+    from mmdeploy.codebase.mmdet.deploy import object_detection_model
+
+    from .task import DET_PER_SIZE_MODEL
+    registry = vars(object_detection_model)['__BACKEND_MODEL']
+    if DET_PER_SIZE_MODEL in registry.module_dict:
+        return registry.get(DET_PER_SIZE_MODEL)
+
+    @registry.register_module(DET_PER_SIZE_MODEL)
+    class PerSizeDetectionModel(object_detection_model.End2EndModel):
+        """mmdeploy's detection ``End2EndModel``; a batch of images of
+        different sizes runs image by image, each cut from the host's padded
+        batch at its own size (see 6. above)."""
+
+        def forward(self, inputs, data_samples, mode='predict', **kwargs):
+            shapes = {tuple(s.img_shape) for s in data_samples}
+            if len(shapes) == 1:
+                return super().forward(inputs, data_samples, mode, **kwargs)
+            for i, sample in enumerate(data_samples):
+                h, w = sample.img_shape
+                super().forward(inputs[i:i + 1, :, :h, :w], [sample], mode,
+                                **kwargs)
+            return data_samples
+
+    return PerSizeDetectionModel
 
 
 def _openvino_build_wrapper(cls, backend_files, device='cpu',
@@ -127,12 +166,25 @@ def _openvino_build_wrapper(cls, backend_files, device='cpu',
     return OpenVINORuntimeWrapper(backend_files[0], output_names=output_names)
 
 
+_DEPTH = [0]  # how many mmdeploy_patched blocks are open
+
+
 @contextlib.contextmanager
 def mmdeploy_patched():
-    """Apply the mends above for the duration of a deployment step."""
+    """Apply the mends above for the duration of a deployment step; a nested
+    block changes nothing (the outermost one applies and removes them)."""
+    if _DEPTH[0]:
+        _DEPTH[0] += 1
+        try:
+            yield
+        finally:
+            _DEPTH[0] -= 1
+        return
     mend_mmpretrain_multimodal()  # mmdeploy's mmdet imports mmpretrain
     from . import rewriters  # registers them, inactive until here
     from mmdeploy.core.rewriters import function_rewriter
+    _logits_segmentation_model()
+    _per_size_detection_model()
     added = [m for m in _opset9_modules() if not hasattr(m, '_cast_Long')]
     for module in added:
         module._cast_Long = _cast_long
@@ -141,9 +193,6 @@ def mmdeploy_patched():
 
     from mmdeploy.backend.onnxruntime import wrapper as ort_wrapper
     from mmdeploy.backend.openvino import backend_manager as ov_manager
-    from mmdeploy.codebase.mmseg.deploy import segmentation_model
-    seg_model = segmentation_model.End2EndModel
-    _ORIGINAL.setdefault('pack_result', seg_model.pack_result)
     rewriter_exit = function_rewriter.FunctionRewriter.exit
 
     def exit_keeping_fx_wraps(self):
@@ -154,17 +203,17 @@ def mmdeploy_patched():
     saved = [(ort_wrapper, 'get_ops_path', ort_wrapper.get_ops_path),
              (function_rewriter.FunctionRewriter, 'exit', rewriter_exit),
              (ov_manager.OpenVINOManager, 'build_wrapper',
-              ov_manager.OpenVINOManager.__dict__['build_wrapper']),
-             (seg_model, 'pack_result', _ORIGINAL['pack_result'])]
+              ov_manager.OpenVINOManager.__dict__['build_wrapper'])]
     ort_wrapper.get_ops_path = lambda: ''
     function_rewriter.FunctionRewriter.exit = exit_keeping_fx_wraps
-    seg_model.pack_result = _pack_seg_result
     ov_manager.OpenVINOManager.build_wrapper = classmethod(
         _openvino_build_wrapper)
     rewriters.Deploying.active = True
+    _DEPTH[0] = 1
     try:
         yield
     finally:
+        _DEPTH[0] = 0
         rewriters.Deploying.active = False
         torch.onnx.export = export
         for module in added:

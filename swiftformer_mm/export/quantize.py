@@ -18,12 +18,15 @@ A deploy config asks for it with a ``quantization`` section (see the
 
     quantization = dict(
         type='executorch',      # ExecuTorch programs: PT2E with XNNPACK's
-        calib_images=64)        # quantizer (swiftformer_mm.export.executorch)
+        calib_images=64)        # quantizer (export/backends/executorch.py)
 
 The images go through the model config's test pipeline and the deployed
-model's data preprocessor, so the quantizer sees exactly what the deployed
-network will see. They are chosen with a fixed seed, so a rerun writes the
-same model.
+model's data preprocessor (:meth:`~.backends.base.DeployBackend.
+calibration_inputs`), so the quantizer sees exactly what the deployed
+network will see; each runtime's module quantizes (``quantize()`` in
+:mod:`.backends.onnxruntime`, :mod:`.backends.openvino`,
+:mod:`.backends.executorch`). They are chosen with a fixed seed, so a
+rerun writes the same model.
 """
 import copy
 import importlib
@@ -32,10 +35,8 @@ import re
 from typing import List, Sequence
 
 import numpy as np
-import torch
 from mmengine.config import Config
 
-from ..inputs import load_image
 from .errors import DeployError
 
 #: quantization type -> (backend it quantizes, package, how to install it)
@@ -124,92 +125,19 @@ def training_images(model_cfg: Config) -> List[str]:
     return [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
 
 
-def calibration_inputs(processor, data_preprocessor, input_shape,
-                       model_cfg: Config, num: int) -> List[torch.Tensor]:
-    """``num`` network inputs made from training images (a fixed random
-    choice), as the deployed model receives them."""
+def calibration_images(model_cfg: Config, num: int) -> List[str]:
+    """``num`` images of the model config's training set, a fixed random
+    choice (the same model on a rerun)."""
     paths = training_images(model_cfg)
     if len(paths) < num:
         raise DeployError(
             f'asked for {num} calibration images, but the training set has '
             f'only {len(paths)}; pass --calib {len(paths)} or fewer.')
     rng = np.random.default_rng(CALIBRATION_SEED)
-    chosen = sorted(rng.choice(len(paths), num, replace=False))
-    inputs = []
-    for i in chosen:
-        # an array, not the path: mmdeploy's mmdet processor switches the
-        # model config's first transform to LoadImageFromNDArray in place
-        # once it has seen one (as the export's size survey does)
-        _, tensor = processor.create_input(load_image(paths[i]), input_shape,
-                                           data_preprocessor)
-        inputs.append(tensor[0] if isinstance(tensor, (list, tuple))
-                      else tensor)
-    return inputs
+    return [paths[i] for i in sorted(rng.choice(len(paths), num,
+                                                replace=False))]
 
 
-def _matching(names: Sequence[str], patterns: Sequence[str]) -> List[str]:
+def matching(names: Sequence[str], patterns: Sequence[str]) -> List[str]:
+    """The ``names`` that one of the regular expressions matches whole."""
     return [n for n in names if any(re.fullmatch(p, n) for p in patterns)]
-
-
-def quantize_openvino(xml: str, inputs: List[torch.Tensor], out_xml: str,
-                      cfg: dict) -> str:
-    """NNCF post-training quantization of an OpenVINO IR."""
-    import nncf
-    import openvino as ov
-    model = ov.Core().read_model(xml)
-    names = [op.get_friendly_name() for op in model.get_ops()]
-    ignored = _matching(names, cfg.get('ignored_patterns', []))
-    kwargs = {}
-    if cfg.get('preset'):
-        kwargs['preset'] = getattr(nncf.QuantizationPreset,
-                                   cfg['preset'].upper())
-    if cfg.get('model_type'):
-        kwargs['model_type'] = getattr(nncf.ModelType,
-                                       cfg['model_type'].upper())
-    # NNCF's (fast) bias correction fails on these graphs: on images of
-    # different sizes (a dynamic-shape model on a keep-ratio pipeline) and on
-    # the attention's fully-connected layers ("cannot reshape array of size
-    # 1792 into shape (1,112,1)"); min/max statistics work.
-    kwargs['advanced_parameters'] = nncf.AdvancedQuantizationParameters(
-        disable_bias_correction=True)
-    name = model.inputs[0].get_any_name()
-    quantized = nncf.quantize(
-        model, nncf.Dataset(inputs, lambda x: {name: x.numpy()}),
-        subset_size=len(inputs),
-        ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
-        **kwargs)
-    ov.save_model(quantized, out_xml, compress_to_fp16=False)
-    return out_xml
-
-
-def quantize_onnxruntime(onnx_file: str, inputs: List[torch.Tensor],
-                         out_file: str, cfg: dict) -> str:
-    """ONNX Runtime's static QDQ quantization (per-channel int8 weights,
-    uint8 activations) of an ONNX model."""
-    import onnx
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
-                                          QuantType, quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-    pre = out_file.replace('.onnx', '.pre.onnx')
-    quant_pre_process(onnx_file, pre, skip_symbolic_shape=True)
-    graph = onnx.load(pre).graph
-    name = graph.input[0].name
-    ignored = _matching([n.name for n in graph.node],
-                        cfg.get('ignored_patterns', []))
-
-    class Reader(CalibrationDataReader):
-
-        def __init__(self):
-            self.queue = iter(inputs)
-
-        def get_next(self):
-            x = next(self.queue, None)
-            return None if x is None else {name: x.numpy()}
-
-    quantize_static(
-        pre, out_file, Reader(), quant_format=QuantFormat.QDQ,
-        per_channel=cfg.get('per_channel', True),
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        nodes_to_exclude=ignored or None,
-        op_types_to_quantize=cfg.get('op_types'))
-    return out_file

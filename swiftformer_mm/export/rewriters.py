@@ -26,7 +26,7 @@ What each one fixes (mmdeploy 1.3.1, mmseg 1.2, mmdet 3.3):
    boxes to that padded size; mmdet clips them to the image without its
    padding. Here the graph takes the unpadded image and pads it itself
    (``DetDataPreprocessor``'s ``pad_size_divisor`` and ``pad_value``), so it
-   knows both (:func:`~.pipeline.build_backend_model` leaves the padding to
+   knows both (:func:`~.task.deployed_preprocessor_cfg` leaves the padding to
    the graph).
 5. mmdeploy's RPN runs one NMS over the proposals of all levels and keeps
    zero-size boxes; mmdet runs NMS per level (``batched_nms`` with the level
@@ -43,6 +43,11 @@ What each one fixes (mmdeploy 1.3.1, mmseg 1.2, mmdet 3.3):
 8. mmdeploy writes ``grid_sample`` (deformable attention of DINO and
    Deformable DETR) as its own ``mmdeploy::grid_sampler``, which only its
    custom-op library runs. At opset >= 16 it is ONNX's ``GridSample``.
+9. mmdeploy's one-stage heads (RetinaNet, FCOS, ...) take each level's best
+   priors by score times the score factor (FCOS's centerness) and threshold
+   that product; mmdet takes the best (prior, class) pairs by class score,
+   thresholds the class score, and multiplies by the factor after. FCOS then
+   gave detections mmdet does not. Here the graph does what mmdet does.
 """
 import torch
 import torch.nn.functional as F
@@ -132,6 +137,26 @@ def detector__extract_feat__padded(self, batch_inputs):
 
 
 # ------------------------------------------------------ 5. mmdet's RPN NMS
+def _best(scores, k: int):
+    """``(values, indices)`` of the ``k`` best of each row (all, sorted, for
+    ``k <= 0``). The row is first extended by ``k`` zeros, so that ``k``
+    stays ``k`` in a graph traced on a row of another length (tracing would
+    freeze ``min(k, length)``; mmdeploy pads the same way); indices past
+    the row point at those zeros, which :func:`_gather_rows` extends too."""
+    if k <= 0:
+        return scores.sort(dim=1, descending=True)
+    return torch.cat([scores, scores.new_zeros(scores.shape[0], k)],
+                     1).topk(k, dim=1)
+
+
+def _gather_rows(x, index):
+    """Rows ``index`` (B, K) of ``x`` (B, N, D), ``x`` extended by K zero
+    rows for the indices :func:`_best` may give past its end."""
+    x = torch.cat([x, x.new_zeros(x.shape[0], index.shape[1], x.shape[2])],
+                  1)
+    return x.gather(1, index[..., None].expand(-1, -1, x.shape[2]))
+
+
 def _nms_keep(boxes, scores, valid, ids, max_num, iou_threshold,
               score_threshold):
     """mmcv's ``batched_nms`` on a batch: NMS within each id (boxes offset
@@ -202,11 +227,9 @@ def rpn_head__predict_by_feat__per_level(self, cls_scores, bbox_preds,
             batch, -1, self.bbox_coder.encode_size)
         prior = prior[None].expand(batch, -1, -1)
         if nms_pre > 0:  # the best nms_pre of each level, as mmdet
-            scores, inds = scores.topk(min(nms_pre, scores.shape[1]), dim=1)
-            deltas = deltas.gather(
-                1, inds[..., None].expand(-1, -1, deltas.shape[-1]))
-            prior = prior.gather(
-                1, inds[..., None].expand(-1, -1, prior.shape[-1]))
+            scores, inds = _best(scores, nms_pre)
+            deltas = _gather_rows(deltas, inds)
+            prior = _gather_rows(prior, inds)
         level_boxes.append(self.bbox_coder.decode(
             prior, deltas, max_shape=batch_img_metas[0]['img_shape']))
         level_scores.append(scores)
@@ -214,15 +237,73 @@ def rpn_head__predict_by_feat__per_level(self, cls_scores, bbox_preds,
     boxes = torch.cat(level_boxes, 1)
     scores = torch.cat(level_scores, 1)
     ids = torch.cat(level_ids, 1)
-    valid = torch.ones_like(scores, dtype=torch.bool)
+    valid = scores > 0  # every real one (a sigmoid); not _best's padding
     if cfg.get('min_bbox_size', -1) >= 0:
         w = boxes[..., 2] - boxes[..., 0]
         h = boxes[..., 3] - boxes[..., 1]
-        valid = (w > cfg.min_bbox_size) & (h > cfg.min_bbox_size)
-    # no score threshold, as mmdet's RPN (scores are > 0)
+        valid = valid & (w > cfg.min_bbox_size) & (h > cfg.min_bbox_size)
+    # no score threshold, as mmdet's RPN
     dets, _ = _nms_keep(boxes, scores, valid, ids, cfg.max_per_img,
                         cfg.nms.get('iou_threshold', 0.7), 0.)
     return dets, dets.new_zeros(dets.shape[:2], dtype=torch.long)
+
+
+# ------------------------------------- 9. mmdet's one-stage dense heads
+@_ours('mmdet.models.dense_heads.base_dense_head.BaseDenseHead.'
+       'predict_by_feat')
+def base_dense_head__predict_by_feat__mmdet_order(
+        self, cls_scores, bbox_preds, score_factors=None,
+        batch_img_metas=None, cfg=None, rescale=False, with_nms=True,
+        **kwargs):
+    ctx = FUNCTION_REWRITER.get_context()
+    if not with_nms:
+        return ctx.origin_func(self, cls_scores, bbox_preds, score_factors,
+                               batch_img_metas, cfg, rescale, with_nms,
+                               **kwargs)
+    cfg = self.test_cfg if cfg is None else cfg
+    batch = cls_scores[0].shape[0]
+    num_classes = self.cls_out_channels
+    priors = self.prior_generator.grid_priors(
+        [s.shape[-2:] for s in cls_scores], dtype=bbox_preds[0].dtype,
+        device=bbox_preds[0].device)
+    nms_pre, thr = cfg.get('nms_pre', -1), cfg.get('score_thr', 0.)
+    level_boxes, level_scores, level_labels, level_valid = [], [], [], []
+    for level, (cls_score, bbox_pred, prior) in enumerate(
+            zip(cls_scores, bbox_preds, priors)):
+        scores = cls_score.permute(0, 2, 3, 1).reshape(batch, -1,
+                                                       num_classes)
+        scores = scores.sigmoid() if self.use_sigmoid_cls else \
+            scores.softmax(-1)[..., :-1]
+        # mmdet's filter_scores_and_topk: (prior, class) pairs above the
+        # threshold, the best nms_pre of the level
+        scores = scores.flatten(1)
+        scores = torch.where(scores > thr, scores, scores.new_zeros(1))
+        scores, inds = _best(scores, nms_pre)
+        anchor = torch.div(inds, num_classes, rounding_mode='floor')
+        deltas = _gather_rows(bbox_pred.permute(0, 2, 3, 1).reshape(
+            batch, -1, self.bbox_coder.encode_size), anchor)
+        prior = _gather_rows(prior[None].expand(batch, -1, -1), anchor)
+        valid = scores > thr
+        if score_factors is not None:  # multiplied after the threshold
+            factor = _gather_rows(score_factors[level].permute(
+                0, 2, 3, 1).reshape(batch, -1, 1).sigmoid(), anchor)[..., 0]
+            scores = scores * factor
+        level_boxes.append(self.bbox_coder.decode(
+            prior, deltas, max_shape=batch_img_metas[0]['img_shape']))
+        level_scores.append(scores)
+        level_labels.append(inds % num_classes)
+        level_valid.append(valid)
+    boxes = torch.cat(level_boxes, 1)
+    scores = torch.cat(level_scores, 1)
+    labels = torch.cat(level_labels, 1)
+    valid = torch.cat(level_valid, 1)
+    if cfg.get('min_bbox_size', -1) >= 0:
+        w = boxes[..., 2] - boxes[..., 0]
+        h = boxes[..., 3] - boxes[..., 1]
+        valid = valid & (w > cfg.min_bbox_size) & (h > cfg.min_bbox_size)
+    dets, index = _nms_keep(boxes, scores, valid, labels, cfg.max_per_img,
+                            cfg.nms.get('iou_threshold', 0.5), 0.)
+    return dets, labels.gather(1, index)
 
 
 # ------------------------------------------------ 6. mmdet's RoI box NMS

@@ -4,8 +4,8 @@ fused inference twin.
 
 The attention's math is written once, in :func:`efficient_additive_attention`
 (the reference); the training form calls it, and the fused forms below (and
-the XNNPACK form of :mod:`swiftformer_mm.export.executorch`) are derived from
-it and tested against it (``tests/test_fusion.py``).
+the XNNPACK form of :mod:`swiftformer_mm.export.backends.executorch`) are
+derived from it and tested against it (``tests/test_fusion.py``).
 
 Training form, in the paper's order:
 

@@ -16,11 +16,11 @@ input and the maximum difference to PyTorch, relative to the feature scale,
 is printed; the tool exits with status 1 above ``--tolerance``.
 """
 import argparse
-import os
 import sys
 
 import torch
 
+from swiftformer_mm.export.onnx import to_onnx
 from swiftformer_mm.models import SwiftFormer
 
 OUTPUT_NAMES = ['stage0', 'stage1', 'stage2', 'stage3']
@@ -38,12 +38,9 @@ def export(model: torch.nn.Module, path: str, shape=(224, 224),
         axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
         axes.update({n: {0: 'batch', 2: f'{n}_h', 3: f'{n}_w'}
                      for n in names})
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with torch.no_grad():
-        torch.onnx.export(model, (x, ), path, input_names=['input'],
-                          output_names=names, dynamic_axes=axes,
-                          opset_version=opset, dynamo=False,
-                          do_constant_folding=True)
+    # the exporter every deployment here uses (mmdeploy's, our mends)
+    to_onnx(model, x, path, output_names=names, dynamic_axes=axes,
+            opset=opset)
 
 
 def check(model: torch.nn.Module, path: str, x: torch.Tensor) -> float:

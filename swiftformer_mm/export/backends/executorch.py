@@ -15,9 +15,10 @@ What goes into the programs is what a phone app would run there:
   ``bbox_head`` and ``mask_head`` (on RoI features, any number of RoIs);
   anchors, NMS and RoIAlign run on the host, as mmdet's own code.
 
-On the host the programs replace those parts of the mmdet / mmseg /
-mmpretrain model (:func:`attach`), so every step around them is the
-library's. Image programs are static-shape, one per input size: an app runs
+On the host, the programs are run by the task's model classes of
+:mod:`..executorch_models` (as mmdeploy's ``End2EndModel`` and
+``PartitionTwoStageModel`` run a runtime's graphs), whose host steps are the
+library's own calls. Image programs are static-shape, one per input size: an app runs
 a fixed camera size, static programs are the faster ones (the bilinear
 upsamples of a dynamic program fall outside XNNPACK), and in ExecuTorch
 1.5.1 an INT8 program with dynamic image sizes computes wrong values.
@@ -30,7 +31,6 @@ a copy per pyramid level (XNNPACK's INT8 convolutions refuse weights shared
 by several nodes).
 """
 import copy
-import functools
 import json
 import os
 import os.path as osp
@@ -40,9 +40,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..models.blocks import DeployAttention
-from .errors import DeployError
-from .seg_postprocess import logits_to_labels
+from ...models import switch_to_deploy
+from ...models.blocks import DeployAttention
+from ..errors import DeployError
+from ..task import pytorch_model, task_inputs
+from .base import DEPLOY_BACKENDS, DeployBackend
 
 MANIFEST = 'executorch.json'
 MAX_SHAPES = 8
@@ -194,6 +196,26 @@ def _unsupported_ops(program) -> List[str]:
     return sorted(n for n in set(names) if n not in known)
 
 
+def quantize(module: nn.Module, example: Tuple,
+             calibration: List[Tuple], dynamic_shapes=None) -> nn.Module:
+    """``module`` quantized to INT8 with PT2E and XNNPACK's quantizer
+    (symmetric, per-channel weights), calibrated on ``calibration`` (a list
+    of argument tuples)."""
+    import executorch.kernels.quantized  # noqa: F401  int8 kernels
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer, get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import (convert_pt2e,
+                                                          prepare_pt2e)
+    graph = torch.export.export(module, example, dynamic_shapes=dynamic_shapes,
+                                strict=False).module()
+    prepared = prepare_pt2e(graph, XNNPACKQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True)))
+    with torch.no_grad():
+        for args in calibration:
+            prepared(*args)
+    return convert_pt2e(prepared)
+
+
 def lower(module: nn.Module, example: Tuple, name: str,
           dynamic_shapes=None, calibration: Optional[List[Tuple]] = None):
     """``module`` as an ExecuTorch program with the XNNPACK delegate;
@@ -206,20 +228,7 @@ def lower(module: nn.Module, example: Tuple, name: str,
     module = module.eval()
     try:
         if calibration is not None:
-            import executorch.kernels.quantized  # noqa: F401  int8 kernels
-            from executorch.backends.xnnpack.quantizer.xnnpack_quantizer \
-                import XNNPACKQuantizer, get_symmetric_quantization_config
-            from torchao.quantization.pt2e.quantize_pt2e import (
-                convert_pt2e, prepare_pt2e)
-            graph = torch.export.export(module, example,
-                                        dynamic_shapes=dynamic_shapes,
-                                        strict=False).module()
-            prepared = prepare_pt2e(graph, XNNPACKQuantizer().set_global(
-                get_symmetric_quantization_config(is_per_channel=True)))
-            with torch.no_grad():
-                for args in calibration:
-                    prepared(*args)
-            module = convert_pt2e(prepared)
+            module = quantize(module, example, calibration, dynamic_shapes)
         exported = torch.export.export(module, example,
                                        dynamic_shapes=dynamic_shapes,
                                        strict=False)
@@ -353,66 +362,91 @@ class Programs:
                 for i in range(x.shape[0])]
         return [torch.cat(parts) for parts in zip(*outs)]
 
-    def rois(self, name: str, x: torch.Tensor):
-        return self._method(self.spec['rois'][name]).execute([x.contiguous()])
+    def rois(self, name: str, x: torch.Tensor,
+             empty_shapes: Sequence[Tuple[int, ...]]) -> List[torch.Tensor]:
+        """The RoI head program on the RoI features ``x``, any number of
+        them: none gives empty outputs of ``empty_shapes`` (the program
+        takes at least one), more than it takes are run in chunks."""
+        if x.shape[0] == 0:
+            return [x.new_zeros(0, *shape) for shape in empty_shapes]
+        method = self._method(self.spec['rois'][name])
+        parts = [method.execute([chunk.contiguous()])
+                 for chunk in x.split(MAX_ROIS[name])]
+        return [torch.cat(outs) for outs in zip(*parts)]
 
 
-def _predict_labels(segmentor, inputs, data_samples):
-    """mmseg's ``predict`` for the logits at 1/4 that the program returns:
-    resize and argmax in mmseg's order, a few classes at a time, as the
-    ONNX Runtime and OpenVINO models do (:func:`.logits_to_labels`)."""
-    from mmengine.structures import PixelData
-    head = segmentor.decode_head
-    logits = segmentor.extract_feat(inputs)
-    for one, sample in zip(logits, data_samples):
-        labels = logits_to_labels(one, sample.metainfo,
-                                  align_corners=head.align_corners,
-                                  threshold=getattr(head, 'threshold', 0.3))
-        sample.set_data(dict(pred_sem_seg=PixelData(data=labels)))
-    return data_samples
+def network_input_shapes(model, model_cfg,
+                         images: Sequence) -> List[Tuple[int, int]]:
+    """The distinct (H, W) the model's network sees on the model config's
+    test set (when it is there) and on ``images`` (BGR arrays)."""
+    from mmengine.runner import Runner
+    try:
+        batches = list(Runner.build_dataloader(model_cfg.test_dataloader))
+    except (FileNotFoundError, OSError) as e:
+        # e.g. exporting on a machine without the test set: programs for the
+        # image and --sizes only; deploy_test names any size that then lacks
+        # one
+        from mmengine.logging import MMLogger
+        MMLogger.get_current_instance().warning(
+            f'test set not readable ({e}): ExecuTorch programs only for the '
+            'image and --sizes')
+        batches = []
+    batches += [task_inputs(model_cfg, [img]) for img in images]
+    shapes = set()
+    with torch.no_grad():
+        for batch in batches:
+            x = model.data_preprocessor(batch, False)['inputs']
+            shapes.add(tuple(x.shape[-2:]))
+    return sorted(shapes)
 
 
-def attach(model: nn.Module, programs: Programs) -> nn.Module:
-    """Let ``model`` (an mmpretrain classifier, mmseg segmentor or mmdet
-    two-stage detector) compute its network with the programs; everything
-    else stays the library's code."""
-    task = programs.spec['task']
-    if task == 'mmpretrain':
-        model.extract_feat = lambda x, **kw: tuple(
-            programs.image('classifier', x))
-        model.head.forward = lambda feats: feats[-1]
-    elif task == 'mmseg':
-        model.extract_feat = lambda x: programs.image('segmentor', x)[0]
-        model.decode_head.forward = lambda logits: logits
-        model.predict = functools.partial(_predict_labels, model)
-    else:
-        levels = len(model.rpn_head.prior_generator.strides)
-        stash = {}
+@DEPLOY_BACKENDS.register_module('executorch')
+class ExecuTorchBackend(DeployBackend):
+    """ExecuTorch programs with the XNNPACK delegate, one per image size
+    (:func:`export_programs`), run by :mod:`..executorch_models`."""
 
-        def extract_feat(x):
-            outs = programs.image('features', x)
-            stash['rpn'] = (list(outs[levels:2 * levels]),
-                            list(outs[2 * levels:]))
-            return tuple(outs[:levels])
+    name = 'executorch'
+    package = 'executorch.runtime'
+    install = ('bash tools/setup_env.sh installs it (pip install '
+               'executorch==1.5.1 torchao==0.18.0 --no-deps, plus flatbuffers,'
+               ' ruamel.yaml)')
 
-        def roi_head_program(name, empty_shapes):
-            def run(x):
-                if x.shape[0] == 0:  # no RoI: the program takes at least one
-                    out = [x.new_zeros(0, *s) for s in empty_shapes]
-                else:  # a batch's RoIs together may exceed one program call
-                    parts = [programs.rois(name, chunk)
-                             for chunk in x.split(MAX_ROIS[name])]
-                    out = [torch.cat(outs) for outs in zip(*parts)]
-                return tuple(out) if len(out) > 1 else out[0]
-            return run
+    def host_preprocessor(self):
+        # the programs take the input as the PyTorch model does (padded by
+        # the host where mmdet pads)
+        return pytorch_model(self.model_cfg).data_preprocessor
 
-        bbox = model.roi_head.bbox_head
-        model.extract_feat = extract_feat
-        model.rpn_head.forward = lambda feats: stash['rpn']
-        bbox.forward = roi_head_program(
-            'bbox_head', [(bbox.num_classes + 1, ), (4 * bbox.num_classes, )])
-        if 'mask_head' in programs.spec['rois']:
-            mask = model.roi_head.mask_head
-            model.roi_head.mask_head.forward = roi_head_program(
-                'mask_head', [(mask.num_classes, 28, 28)])
-    return model
+    def export(self, checkpoint, image, work_dir, sizes=(), calibration=None):
+        from ...inputs import load_image
+        from ..task import resized
+        scope = task_of(self.model_cfg)
+        model = pytorch_model(self.model_cfg, checkpoint, self.device)
+        first = load_image(image)
+        shapes = network_input_shapes(model, self.model_cfg,
+                                      [first] + resized(first, sizes))
+        if len(shapes) > MAX_SHAPES:
+            raise DeployError(
+                f'the test set and the image make {len(shapes)} different '
+                f'network input sizes ({shapes[:4]}...); ExecuTorch programs '
+                f'are static-shape, one per size, at most {MAX_SHAPES}: give '
+                "the test pipeline a fixed size (dict(type='Resize', "
+                'scale=(W, H), keep_ratio=False)), as an app runs a fixed '
+                'camera size.')
+        data_samples = None
+        if calibration and scope == 'mmdet':
+            from mmdet.structures import DetDataSample
+            h, w = shapes[0]
+            data_samples = [DetDataSample(metainfo=dict(
+                img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.),
+                batch_input_shape=(h, w), pad_shape=(h, w)))]
+        switch_to_deploy(model)
+        return [export_programs(model, scope, shapes, work_dir, calibration,
+                                data_samples)]
+
+    def load(self, files):
+        from ..executorch_models import build_executorch_model
+        return build_executorch_model(self.model_cfg, Programs(files[0]),
+                                      self.device)
+
+    def network(self, model, x):
+        return lambda: model.network(x)

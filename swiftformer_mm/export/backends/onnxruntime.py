@@ -1,0 +1,99 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""ONNX Runtime: the standard-op ONNX graph (:mod:`..onnx`), INT8 by ONNX
+Runtime's static quantization, run by mmdeploy's backend models."""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+from ..onnx import export_task
+from ..quantize import matching
+from ..task import deployed_preprocessor, deployed_preprocessor_cfg
+from .base import DEPLOY_BACKENDS, DeployBackend
+
+
+def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
+             cfg: dict) -> str:
+    """ONNX Runtime's static QDQ quantization (per-channel int8 weights,
+    uint8 activations) of an ONNX model, calibrated on ``inputs``."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
+                                          QuantType, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    pre = out_file.replace('.onnx', '.pre.onnx')
+    quant_pre_process(onnx_file, pre, skip_symbolic_shape=True)
+    graph = onnx.load(pre).graph
+    name = graph.input[0].name
+    ignored = matching([n.name for n in graph.node],
+                       cfg.get('ignored_patterns', []))
+
+    class Reader(CalibrationDataReader):
+
+        def __init__(self):
+            self.queue = iter(inputs)
+
+        def get_next(self):
+            x = next(self.queue, None)
+            return None if x is None else {name: x.numpy()}
+
+    quantize_static(
+        pre, out_file, Reader(), quant_format=QuantFormat.QDQ,
+        per_channel=cfg.get('per_channel', True),
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        nodes_to_exclude=ignored or None,
+        op_types_to_quantize=cfg.get('op_types'))
+    return out_file
+
+
+class MMDeployBackend(DeployBackend):
+    """A runtime that mmdeploy runs: the ONNX graph of :func:`export_task`,
+    converted by :meth:`convert`, loaded as mmdeploy's backend model of the
+    task (``End2EndModel``)."""
+
+    def host_preprocessor(self):
+        return deployed_preprocessor(self.model_cfg)
+
+    def convert(self, onnx_file: str, work_dir: str) -> str:
+        """The runtime's file of the ONNX graph."""
+        return onnx_file
+
+    def quantize(self, file: str, inputs: List[torch.Tensor],
+                 out_file: str) -> str:
+        raise NotImplementedError
+
+    def export(self, checkpoint: str, image: str, work_dir: str,
+               sizes: Sequence[Tuple[int, int]] = (),
+               calibration: Optional[List[torch.Tensor]] = None
+               ) -> List[str]:
+        # dynamic graphs run at every size: ``sizes`` need nothing more
+        onnx_file = export_task(self.deploy_cfg, self.model_cfg, checkpoint,
+                                image, work_dir, self.device)
+        file = self.convert(onnx_file, work_dir)
+        if calibration is None:
+            return [file]
+        stem, ext = file.rsplit('.', 1)
+        return [self.quantize(file, calibration, f'{stem}-int8.{ext}')]
+
+    def load(self, files: Sequence[str]) -> torch.nn.Module:
+        from mmdeploy.apis.utils import build_task_processor
+
+        from ..mmdeploy_compat import mmdeploy_patched
+        with mmdeploy_patched():  # mmdeploy builds the runtime's wrapper
+            processor = build_task_processor(self.model_cfg, self.deploy_cfg,
+                                             self.device)
+            return processor.build_backend_model(
+                list(files), lambda cfg: deployed_preprocessor_cfg(
+                    self.model_cfg, cfg))
+
+
+@DEPLOY_BACKENDS.register_module('onnxruntime')
+class ONNXRuntimeBackend(MMDeployBackend):
+    name = 'onnxruntime'
+    package = 'onnxruntime'
+    install = 'pip install onnxruntime'
+
+    def quantize(self, file, inputs, out_file):
+        return quantize(file, inputs, out_file, self.deploy_cfg.quantization)
+
+    def network(self, model, x):
+        session, feed = model.wrapper.sess, {'input': x.numpy()}
+        return lambda: session.run(None, feed)

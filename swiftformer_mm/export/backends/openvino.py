@@ -1,0 +1,74 @@
+# Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
+"""OpenVINO: the standard-op ONNX graph (:mod:`..onnx`) converted to an IR
+with ``openvino.convert_model``, INT8 by NNCF, run by mmdeploy's backend
+models with :class:`~..mmdeploy_compat.OpenVINORuntimeWrapper`."""
+import os.path as osp
+from typing import List
+
+import torch
+
+from ..quantize import matching
+from .base import DEPLOY_BACKENDS
+from .onnxruntime import MMDeployBackend
+
+
+def onnx_to_openvino(onnx_file: str, work_dir: str) -> str:
+    """``openvino.convert_model`` + ``save_model``; returns the .xml path.
+
+    The weights are saved in fp32: ``save_model`` stores them as fp16 by
+    default, which put the deployed logits 7e-4 of their scale off PyTorch.
+    """
+    import openvino as ov
+    xml = osp.join(work_dir,
+                   osp.splitext(osp.basename(onnx_file))[0] + '.xml')
+    ov.save_model(ov.convert_model(onnx_file), xml, compress_to_fp16=False)
+    return xml
+
+
+def quantize(xml: str, inputs: List[torch.Tensor], out_xml: str,
+             cfg: dict) -> str:
+    """NNCF post-training quantization of an OpenVINO IR, calibrated on
+    ``inputs``."""
+    import nncf
+    import openvino as ov
+    model = ov.Core().read_model(xml)
+    names = [op.get_friendly_name() for op in model.get_ops()]
+    ignored = matching(names, cfg.get('ignored_patterns', []))
+    kwargs = {}
+    if cfg.get('preset'):
+        kwargs['preset'] = getattr(nncf.QuantizationPreset,
+                                   cfg['preset'].upper())
+    if cfg.get('model_type'):
+        kwargs['model_type'] = getattr(nncf.ModelType,
+                                       cfg['model_type'].upper())
+    # NNCF's (fast) bias correction fails on these graphs: on images of
+    # different sizes (a dynamic-shape model on a keep-ratio pipeline) and on
+    # the attention's fully-connected layers ("cannot reshape array of size
+    # 1792 into shape (1,112,1)"); min/max statistics work.
+    kwargs['advanced_parameters'] = nncf.AdvancedQuantizationParameters(
+        disable_bias_correction=True)
+    name = model.inputs[0].get_any_name()
+    quantized = nncf.quantize(
+        model, nncf.Dataset(inputs, lambda x: {name: x.numpy()}),
+        subset_size=len(inputs),
+        ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+        **kwargs)
+    ov.save_model(quantized, out_xml, compress_to_fp16=False)
+    return out_xml
+
+
+@DEPLOY_BACKENDS.register_module('openvino')
+class OpenVINOBackend(MMDeployBackend):
+    name = 'openvino'
+    package = 'openvino'
+    install = 'pip install openvino'
+
+    def convert(self, onnx_file, work_dir):
+        return onnx_to_openvino(onnx_file, work_dir)
+
+    def quantize(self, file, inputs, out_file):
+        return quantize(file, inputs, out_file, self.deploy_cfg.quantization)
+
+    def network(self, model, x):
+        compiled, feed = model.wrapper.compiled, {'input': x.numpy()}
+        return lambda: compiled(feed)
