@@ -185,3 +185,20 @@ def test_static_model_on_a_pipeline_of_another_size():
         step for step in model_cfg.test_dataloader.dataset.pipeline
         if step['type'] != 'Resize' or not step.get('keep_ratio', False)]
     pipeline.check_static_shape(deploy_cfg, model_cfg)
+
+
+def test_nested_mends_stay_until_the_outermost_block_ends():
+    """``mmdeploy_patched`` nests: the steps of a deployment (export, load,
+    compare) each enter it inside the tool's one block; leaving an inner
+    block must not switch the rewrites off under the outer one."""
+    from swiftformer_mm.export import rewriters
+    from swiftformer_mm.export.mmdeploy_compat import mmdeploy_patched
+    export = torch.onnx.export
+    with mmdeploy_patched():
+        patched = torch.onnx.export
+        with mmdeploy_patched():
+            assert rewriters.Deploying.active
+        assert rewriters.Deploying.active
+        assert torch.onnx.export is patched
+    assert not rewriters.Deploying.active
+    assert torch.onnx.export is export

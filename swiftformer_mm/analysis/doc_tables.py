@@ -287,6 +287,45 @@ def int8_choices(records, **_):
                   'what is quantized', 'result', 'measured'], rows)
 
 
+def parity(records, **_):
+    """Deployed vs mmdet/mmseg at the level users see, per family, runtime
+    and image size: the latest record of each (``RECORD=1 bash
+    tools/run_tests.sh``, tests/test_deploy_families.py)."""
+    found = select(records, 'parity')
+    if not found:
+        raise FigureError('parity: no record (RECORD=1 bash '
+                          'tools/run_tests.sh)')
+    latest = {}
+    for r in found:
+        k = r['key']
+        latest[(cpu_label(r), k['family'], k['runtime'], k['size'],
+                str(k.get('batch', 1)))] = r
+    rows = []
+    for (cpu, family, runtime, size, _), r in latest.items():
+        f = r['figures']
+        if 'pixels_equal' in f:
+            ties = f.get('tie_pixels', 0)
+            result = [f"{f['pixels_equal'] * 100:.3f}% of pixels equal"
+                      + (f' (the rest within rounding of a tie: {ties})'
+                         if f['pixels_equal'] < 1 else ''), '',
+                      '', '']
+        else:
+            result = [f"{f['matched']}/{f['total']}",
+                      f"{f['deployed_matched']}/{f['deployed_total']}",
+                      f"{f['min_iou']:.4f}" + (
+                          f" (masks {f['min_mask_iou']:.4f})"
+                          if 'min_mask_iou' in f else ''),
+                      f"{f['max_score_diff']:.1e}"]
+        rows.append([cpu, family, RUNTIME_NAMES.get(runtime, runtime),
+                     f"{size}, batch {r['key'].get('batch', 1)}", *result,
+                     when(r)])
+    return table(['CPU', 'family', 'runtime', 'image',
+                  "library's detections (pixels) matched by the deployed "
+                  'model', "deployed model's detections matched by the "
+                  "library's", 'lowest IoU', 'largest score difference',
+                  'measured'], rows)
+
+
 def _ratios(record, eager='PyTorch eager'):
     """``(vs eager, vs fp32 of the same runtime)`` of a deployed-speed run,
     each ``{candidate: ratio}``, from its medians (or, for a run recorded
@@ -502,6 +541,7 @@ def flops_dense(records, **_):
 BUILDERS = {
     'demo': demo, 'demo-time': demo_time, 'setup': setup, 'suite': suite,
     'deploy-accuracy': deploy_accuracy, 'int8-choices': int8_choices,
+    'parity': parity,
     'deployed': deployed,
     'quantized-backbone': quantized_backbone, 'backbone': backbone,
     'scaling': scaling, 'dense-vs-r50': dense_vs_r50, 'memory': memory,
