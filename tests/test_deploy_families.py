@@ -148,6 +148,9 @@ def build(cfg: Config, path, family: str = 'default') -> str:
                           fromlist=['MODELS']).MODELS
     torch.manual_seed(0)
     model = registry.build(copy.deepcopy(cfg.model))  # DETRs edit theirs
+    # DETRs' level_embed is torch.Tensor(...) until init_weights: memory
+    # left by earlier tests (other weights, other detections, once NaN)
+    model.init_weights()
     randomize_(model, 0)
     scale, bias = CLASS_INIT.get(family, CLASS_INIT['default'])
     with torch.no_grad():
