@@ -1,5 +1,11 @@
-"""Shared helpers: realistic random weights and checkpoint writers."""
+"""Shared helpers: realistic random weights and checkpoint writers, and
+:func:`run`, the one way the tests start a command (a tool, a script,
+``mim``, ``python -c``) as a user would."""
 import os
+import os.path as osp
+import shlex
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,6 +17,83 @@ from swiftformer_mm.analysis.weights import randomize_  # noqa: F401
 # pytest-xdist (tools/run_tests.sh) each worker gets its share of the cores.
 _WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
 torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PYTHON = sys.executable
+MIM = osp.join(osp.dirname(PYTHON), 'mim')  # OpenMIM, beside this Python
+
+
+def _shown(argv) -> str:
+    """The command line for an error message (long arguments, such as a
+    script given to ``python -c``, cut short)."""
+    return shlex.join(a if len(a) <= 200 else a[:80] + '...' for a in argv)
+
+
+def run(command, *args, cwd=None, env=None, check=True, timeout=600,
+        input=None):
+    """Run a command as a user would and return its ``CompletedProcess``
+    (text ``stdout`` and ``stderr``, plus ``log``: stdout then stderr).
+
+    ``command`` is one of ours, run with this Python: a tool by file name
+    (``'train.py'`` is tools/train.py) or a file by its path from the
+    repository root (``'tools/deployment/deploy.py'``,
+    ``'demo/det_image_demo.py'``); or the whole command as a list or tuple
+    (``(MIM, 'train', 'mmdet')``, ``(PYTHON, '-c', CODE)``). ``args`` follow
+    it (``str()`` of each: paths may be ``Path`` objects).
+
+    It runs in ``cwd`` (default: the repository root) with the caller's
+    environment plus ``OMP_NUM_THREADS=2`` and ``cwd`` and the repository
+    first on ``PYTHONPATH`` (where the tiny test configs put their
+    ``custom_imports`` modules); ``env`` then sets variables over these, and
+    removes those it gives as ``None``. With ``check``, a non-zero exit
+    status fails with an ``AssertionError`` that shows the command and the
+    tail of its output; running past ``timeout`` seconds always does.
+    """
+    cwd = str(cwd or ROOT)
+    full_env = dict(os.environ, OMP_NUM_THREADS='2',
+                    PYTHONPATH=os.pathsep.join(dict.fromkeys(
+                        p for p in (cwd, ROOT, os.environ.get('PYTHONPATH'))
+                        if p)))
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = str(value)
+    if isinstance(command, (str, os.PathLike)):
+        command = str(command)
+        path = osp.join(ROOT, command if '/' in command
+                        else osp.join('tools', command))
+        assert osp.isfile(path), f'run: no such tool or script: {path}'
+        argv = [PYTHON, path]
+    else:
+        argv = [str(part) for part in command]
+    argv += [str(arg) for arg in args]
+    try:
+        proc = subprocess.run(argv, cwd=cwd, env=full_env, input=input,
+                              capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        def tail(out, n):  # what it wrote before it was killed (bytes)
+            if isinstance(out, bytes):
+                out = out.decode(errors='replace')
+            return (out or '')[-n:]
+        raise AssertionError(
+            f'{_shown(argv)} (in {cwd}) ran past {timeout} s:\n'
+            f'--- stdout ---\n{tail(exc.stdout, 3000)}\n'
+            f'--- stderr ---\n{tail(exc.stderr, 6000)}') from None
+    proc.log = proc.stdout + proc.stderr
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f'{_shown(argv)} (in {cwd}) exited with {proc.returncode}:\n'
+            f'--- stdout ---\n{proc.stdout[-3000:]}\n'
+            f'--- stderr ---\n{proc.stderr[-6000:]}')
+    return proc
+
+
+@pytest.fixture
+def run_command():
+    """:func:`run`, for tests that take their helpers as fixtures."""
+    return run
 
 
 def identity_out_norms(model: nn.Module) -> nn.Module:

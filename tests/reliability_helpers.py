@@ -4,14 +4,15 @@ import json
 import os
 import os.path as osp
 import socket
-import subprocess
-import sys
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PYTHON = sys.executable
-MIM = osp.join(osp.dirname(PYTHON), 'mim')  # OpenMIM, beside this Python
+from conftest import MIM, PYTHON, ROOT, run  # noqa: F401  (re-exported)
+
+# The tools run through conftest.run; ``run_tool`` is its former name here
+# (tests/test_reliability.py calls it so).
+run_tool = run
+
 # One thread per process, and no GPU even where there is one: the
 # distributed tests are about the CPU (gloo) path.
 DIST_ENV = dict(OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
@@ -136,27 +137,6 @@ def write_tiny_det(tmp_path, data_root, extra=''):
     cfg.write_text(TINY_DET.format(base=base, data_root=str(data_root) + '/')
                    + extra)
     return str(cfg)
-
-
-def run_tool(tool, *args, env=None, cwd=None, check=True, timeout=600):
-    """Run ``tool`` with ``args``: one of ours by file name (``'train.py'``,
-    run as tools/train.py with this Python), or a command given as a tuple
-    (``(MIM, 'train', 'mmdet')``). ``cwd`` (where the tiny configs put
-    ``kill_hook.py``) and the repository are on ``PYTHONPATH``."""
-    full_env = dict(os.environ, OMP_NUM_THREADS='2',
-                    PYTHONPATH=os.pathsep.join(
-                        [str(cwd or ROOT), ROOT,
-                         os.environ.get('PYTHONPATH', '')]))
-    full_env.update(env or {})
-    command = ([PYTHON, osp.join(ROOT, 'tools', tool)]
-               if isinstance(tool, str) else list(tool))
-    proc = subprocess.run([*command, *args],
-                          cwd=cwd or ROOT, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{tool} {args} failed ({proc.returncode}):\n'
-                             + proc.stdout[-3000:] + proc.stderr[-6000:])
-    return proc
 
 
 def logged_losses(work_dir):

@@ -8,6 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from conftest import run
 from reliability_helpers import ROOT
 from swiftformer_mm import SwiftFormer
 from swiftformer_mm.inputs import ImageError, load_image, load_rgb_image
@@ -85,9 +86,7 @@ def test_class_count_mismatch_mmseg():
 
 @pytest.mark.slow
 def test_tools_test_missing_checkpoint_is_clear(tmp_path):
-    from reliability_helpers import run_tool
-    proc = run_tool('test.py', DET_DEMO, str(tmp_path / 'none.pth'),
-                    check=False)
+    proc = run('test.py', DET_DEMO, str(tmp_path / 'none.pth'), check=False)
     assert proc.returncode != 0
     assert 'checkpoint not found' in proc.stderr
     assert 'none.pth' in proc.stderr
@@ -203,20 +202,20 @@ def test_train_and_test_tools_with_images_without_objects(
     (filter_empty_gt=False) and tools/test.py evaluates a val set that has
     one."""
     import pickle
-    from reliability_helpers import logged_losses, run_tool, write_tiny_det
+    from reliability_helpers import logged_losses, write_tiny_det
     cfg = write_tiny_det(tmp_path, coco_with_empty_image)
     work = tmp_path / 'work'
-    run_tool('train.py', cfg, '--work-dir', str(work), '--cfg-options',
-             'train_cfg.max_epochs=1',
-             'train_dataloader.dataset.filter_cfg.filter_empty_gt=False',
-             cwd=str(tmp_path), env=dict(OMP_NUM_THREADS='1'))
+    run('train.py', cfg, '--work-dir', str(work), '--cfg-options',
+        'train_cfg.max_epochs=1',
+        'train_dataloader.dataset.filter_cfg.filter_empty_gt=False',
+        cwd=str(tmp_path), env=dict(OMP_NUM_THREADS='1'))
     losses = logged_losses(work)
     assert sorted(losses) == [1, 2, 3]  # 5 images in batches of 2
     assert all(np.isfinite(v) for v in losses.values())
     out = tmp_path / 'preds.pkl'
-    proc = run_tool('test.py', cfg, str(work / 'epoch_1.pth'), '--work-dir',
-                    str(tmp_path / 'test'), '--out', str(out),
-                    cwd=str(tmp_path), env=dict(OMP_NUM_THREADS='1'))
+    proc = run('test.py', cfg, str(work / 'epoch_1.pth'), '--work-dir',
+               str(tmp_path / 'test'), '--out', str(out),
+               cwd=str(tmp_path), env=dict(OMP_NUM_THREADS='1'))
     assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
     assert 'coco/segm_mAP' in proc.stdout + proc.stderr
     with open(out, 'rb') as f:
@@ -253,8 +252,6 @@ def _random_checkpoint(config, path, classes):
 @pytest.mark.slow
 def test_image_demo_tools_take_gray_and_rgba_refuse_tiny(tmp_path, tool,
                                                          config, classes):
-    import subprocess
-    import sys
     config = os.path.join(ROOT, config)
     _random_checkpoint(config, tmp_path / 'model.pth', classes)
     rng = np.random.default_rng(0)
@@ -264,23 +261,20 @@ def test_image_demo_tools_take_gray_and_rgba_refuse_tiny(tmp_path, tool,
     cv2.imwrite(str(tmp_path / 'gray.png'), gray)
     cv2.imwrite(str(tmp_path / 'rgba.png'), rgba)
     cv2.imwrite(str(tmp_path / 'tiny.png'), rgb[:20, :24])
-    env = dict(os.environ, OMP_NUM_THREADS='1')
 
-    def run(image, out):
-        args = [sys.executable, tool, str(tmp_path / image), config,
-                str(tmp_path / 'model.pth')]
-        args += (['--out-dir', str(out)] if 'det' in tool else
-                 ['--out', str(out)])
-        return subprocess.run(args, capture_output=True, text=True, env=env,
-                              cwd=ROOT)
+    def demo(image, out, check=True):
+        return run(tool, str(tmp_path / image), config,
+                   str(tmp_path / 'model.pth'),
+                   *(['--out-dir', str(out)] if 'det' in tool else
+                     ['--out', str(out)]),
+                   env=dict(OMP_NUM_THREADS='1'), check=check)
 
     for image in ('gray.png', 'rgba.png'):
         out = tmp_path / f'out_{image}'
-        proc = run(image, out)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        demo(image, out)
         picture = cv2.imread(str(out / 'vis' / image) if 'det' in tool
                              else str(out))
         assert picture is not None and picture.shape == (72, 96, 3)
-    proc = run('tiny.png', tmp_path / 'out_tiny.png')
+    proc = demo('tiny.png', tmp_path / 'out_tiny.png', check=False)
     assert proc.returncode != 0
     assert 'is 24x20 pixels; SwiftFormer needs at least 32x32' in proc.stderr

@@ -3,7 +3,7 @@ bad checkpoint stops with an error that says what is wrong."""
 import pytest
 import torch
 
-from conftest import authors_state_dict, identity_out_norms, randomize_
+from conftest import authors_state_dict, identity_out_norms, randomize_, run
 from swiftformer_mm import CheckpointError
 from swiftformer_mm.models import SwiftFormer
 
@@ -233,13 +233,10 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_convert_tool_roundtrip_records_formula(tmp_path, reference):
-    import subprocess
-    import sys
     torch.save({'model': authors_state_dict(reference)}, tmp_path / 'a.pth')
     out = tmp_path / 'out' / 'swiftformer_xs_mm.pth'
-    subprocess.run([sys.executable, 'tools/model_converters/convert_checkpoint.py',
-                    str(tmp_path / 'a.pth'), str(out), '--attn-formula',
-                    'legacy'], check=True, capture_output=True)
+    run('tools/model_converters/convert_checkpoint.py',
+        str(tmp_path / 'a.pth'), str(out), '--attn-formula', 'legacy')
     saved = torch.load(out, weights_only=True)
     assert saved['meta']['attn_formula'] == 'legacy'
     assert all(k.startswith('backbone.') for k in saved['state_dict'])

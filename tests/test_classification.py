@@ -7,7 +7,6 @@ non-trivial weights: timm's ``swiftformer_*`` (averaged heads, current
 formula) and transformers' ``SwiftFormerForImageClassification`` (legacy).
 """
 import os.path as osp
-import subprocess
 import sys
 
 import numpy as np
@@ -16,7 +15,7 @@ import torch
 from mmengine.config import Config
 
 import swiftformer_mm  # noqa: F401  registers the models
-from conftest import randomize_, relative_error
+from conftest import randomize_, relative_error, run
 from swiftformer_mm import CheckpointError
 from swiftformer_mm.checkpoint.layouts import rename_key
 from swiftformer_mm.models import SwiftFormer, load_checkpoint
@@ -284,23 +283,17 @@ def test_demo_trains_and_tools_test_reads_an_authors_checkpoint(tmp_path):
     config = osp.join(ROOT, 'configs/classification/swiftformer_xs_demo.py')
     options = [f'{split}.dataset.data_root={data}' for split in
                ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    env = dict(__import__('os').environ, OMP_NUM_THREADS='1')
-
-    def tool(*args):
-        proc = subprocess.run([sys.executable, *args], cwd=str(tmp_path),
-                              env=env, capture_output=True, text=True,
-                              timeout=300)
-        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-        return proc.stdout + proc.stderr
-
-    tool(osp.join(ROOT, 'tools/train.py'), config, '--work-dir', 'work',
-         '--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
-         'default_hooks.checkpoint.interval=2', *options)
+    env = dict(OMP_NUM_THREADS='1')
+    run('train.py', config, '--work-dir', 'work', '--cfg-options',
+        'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.interval=2', *options, cwd=tmp_path,
+        env=env, timeout=300)
     ckpt = tmp_path / 'work' / 'epoch_2.pth'
 
     def top1(path, options):
-        log = tool(osp.join(ROOT, 'tools/test.py'), config, str(path),
-                   '--work-dir', 'test', '--cfg-options', *options)
+        log = run('test.py', config, str(path), '--work-dir', 'test',
+                  '--cfg-options', *options, cwd=tmp_path, env=env,
+                  timeout=300).log
         assert 'SwiftFormerClassifier: loaded' in log
         return float(log.rsplit('accuracy/top1: ', 1)[1].split()[0])
 
@@ -325,19 +318,15 @@ def test_demo_trains_and_tools_test_reads_an_authors_checkpoint(tmp_path):
 def test_mmpretrain_models_import_with_this_transformers():
     """swiftformer_mm.compat mends mmpretrain 1.2's multimodal imports,
     which newer transformers broke; without the mend the break is there."""
-    plain = subprocess.run(
-        [sys.executable, '-c', 'import mmpretrain.models'],
-        capture_output=True, text=True)
-    helper = subprocess.run(
-        [sys.executable, '-c', 'from transformers.modeling_utils import '
-         'apply_chunking_to_forward'], capture_output=True)
+    plain = run((sys.executable, '-c', 'import mmpretrain.models'),
+                check=False)
+    helper = run((sys.executable, '-c', 'from transformers.modeling_utils '
+                  'import apply_chunking_to_forward'), check=False)
     if helper.returncode != 0:  # the break the mend is for
         assert plain.returncode != 0
         assert 'NoneType takes no arguments' in plain.stderr
-    mended = subprocess.run(
-        [sys.executable, '-c', 'import swiftformer_mm, mmpretrain.models; '
-         'from mmpretrain.registry import MODELS; '
-         'print(MODELS.get("EfficientFormerClsHead").__name__)'],
-        capture_output=True, text=True)
-    assert mended.returncode == 0, mended.stderr[-3000:]
+    mended = run((sys.executable, '-c',
+                  'import swiftformer_mm, mmpretrain.models; '
+                  'from mmpretrain.registry import MODELS; '
+                  'print(MODELS.get("EfficientFormerClsHead").__name__)'))
     assert 'EfficientFormerClsHead' in mended.stdout

@@ -3,15 +3,13 @@ tools/train.py on generated data writes a checkpoint, tools/test.py reports
 COCO box and mask AP for it, --resume continues from it, a missing ImageNet
 file stops training before any data is read, and an unmodified mmdet config
 with only the backbone swapped trains."""
-import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 
+from conftest import run
 from swiftformer_mm.demo_data.coco import CLASSES, generate
 
 # Whole exports, trainings or tool runs: out of the fast lane.
@@ -23,14 +21,7 @@ SIZE = 128  # generated images; the pipelines are resized to match
 NUM_TRAIN, NUM_VAL, BATCH = 4, 2, 2
 
 
-def run_tool(*args, expect_ok=True):
-    env = dict(os.environ, OMP_NUM_THREADS='2', PYTHONWARNINGS='ignore')
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    if expect_ok:
-        assert proc.returncode == 0, out[-4000:]
-    return proc.returncode, out
+ENV = dict(OMP_NUM_THREADS='2', PYTHONWARNINGS='ignore')
 
 
 @pytest.fixture(scope='module')
@@ -74,9 +65,9 @@ def checkpoint_progress(path):
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory, data_root):
     work_dir = str(tmp_path_factory.mktemp('work'))
-    _, log = run_tool('tools/train.py', DEMO, '--work-dir', work_dir,
-                      '--cfg-options', 'train_cfg.max_epochs=1',
-                      *data_options(data_root))
+    log = run('train.py', DEMO, '--work-dir', work_dir, '--cfg-options',
+              'train_cfg.max_epochs=1', *data_options(data_root),
+              env=ENV).log
     return work_dir, log
 
 
@@ -93,9 +84,9 @@ def test_train_writes_checkpoint(trained):
 
 def test_test_reports_coco_box_and_mask_ap(trained, data_root):
     work_dir, _ = trained
-    _, log = run_tool('tools/test.py', DEMO, osp.join(work_dir, 'epoch_1.pth'),
-                      '--work-dir', osp.join(work_dir, 'test'),
-                      '--cfg-options', *data_options(data_root))
+    log = run('test.py', DEMO, osp.join(work_dir, 'epoch_1.pth'),
+              '--work-dir', osp.join(work_dir, 'test'),
+              '--cfg-options', *data_options(data_root), env=ENV).log
     metrics = coco_metrics(log)
     assert set(metrics) == {'bbox_mAP', 'bbox_mAP_50', 'segm_mAP',
                             'segm_mAP_50'}, log[-3000:]
@@ -111,9 +102,9 @@ def test_resume_continues_from_checkpoint(trained, data_root, tmp_path):
     # the copy's last_checkpoint points at the original; --resume with an
     # explicit path does not depend on it
     ckpt = osp.join(work_dir, 'epoch_1.pth')
-    _, log = run_tool('tools/train.py', DEMO, '--work-dir', work_dir,
-                      '--resume', ckpt, '--cfg-options',
-                      'train_cfg.max_epochs=2', *data_options(data_root))
+    log = run('train.py', DEMO, '--work-dir', work_dir, '--resume', ckpt,
+              '--cfg-options', 'train_cfg.max_epochs=2',
+              *data_options(data_root), env=ENV).log
     iters = NUM_TRAIN // BATCH
     assert f'resumed epoch: 1, iter: {iters}' in log
     assert 'Epoch(train) [1]' not in log
@@ -125,15 +116,16 @@ def test_resume_continues_from_checkpoint(trained, data_root, tmp_path):
 def test_missing_pretrained_file_stops_before_data_loading(tmp_path):
     missing = str(tmp_path / 'checkpoints' / 'SwiftFormer_XS.pth')
     no_data = str(tmp_path / 'no_such_dataset') + '/'
-    rc, log = run_tool(
-        'tools/train.py',
+    proc = run(
+        'train.py',
         osp.join(ROOT, 'configs', 'detection', 'mask_rcnn_swiftformer_xs.py'),
         '--work-dir', str(tmp_path / 'work'), '--cfg-options',
         f'model.backbone.init_cfg.checkpoint={missing}',
         f'train_dataloader.dataset.data_root={no_data}',
         f'val_dataloader.dataset.data_root={no_data}',
-        expect_ok=False)
-    assert rc != 0
+        env=ENV, check=False)
+    log = proc.log
+    assert proc.returncode != 0
     errors = re.findall(r'^(\w+Error): (.*)$', log, re.MULTILINE)
     assert errors, log[-3000:]
     error_type, message = errors[-1]
@@ -161,8 +153,8 @@ def test_unmodified_mmdet_config_trains_a_step(tmp_path, data_root):
         '    neck=dict(in_channels=[48, 56, 112, 220]))\n')
     work_dir = str(tmp_path / 'work')
     classes = '[' + ','.join(CLASSES) + ']'
-    _, log = run_tool(
-        'tools/train.py', str(config), '--work-dir', work_dir,
+    log = run(
+        'train.py', str(config), '--work-dir', work_dir,
         '--cfg-options', 'train_cfg.max_epochs=1',
         f'train_dataloader.batch_size={NUM_TRAIN}',
         'train_dataloader.num_workers=0',
@@ -177,7 +169,7 @@ def test_unmodified_mmdet_config_trains_a_step(tmp_path, data_root):
         f'train_dataloader.dataset.pipeline.2.scale=({SIZE},{SIZE})',
         'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
         'test_cfg=None', 'test_dataloader=None', 'test_evaluator=None',
-        'default_hooks.logger.interval=1')
+        'default_hooks.logger.interval=1', env=ENV).log
     assert 'Epoch(train) [1][1/1]' in log, log[-3000:]
     loss = float(re.search(r'Epoch\(train\) \[1\]\[1/1\].* loss: ([\d.]+)',
                            log).group(1))

@@ -15,16 +15,14 @@ gradient, so the weight difference measures the gradient difference
 (AdamW divides by the gradient's magnitude and turns round-off in
 near-zero gradients into differences up to its lr; see docs/reliability.md).
 """
-import os
 import os.path as osp
-import subprocess
 
 import pytest
 import torch
 
 import swiftformer_mm  # noqa: F401  allow-lists Runner checkpoint globals
-from reliability_helpers import (DIST_ENV, PYTHON, ROOT, free_port,
-                                 logged_losses, run_tool)
+from conftest import PYTHON, ROOT, run
+from reliability_helpers import DIST_ENV, free_port, logged_losses
 
 # Whole exports, trainings or tool runs: out of the fast lane.
 pytestmark = pytest.mark.slow
@@ -91,14 +89,12 @@ randomness = dict(seed=0)
 '''
 
 ENV = DIST_ENV
+DIST_TRAIN = ('bash', osp.join(ROOT, 'tools/dist_train.sh'))  # CONFIG NPROC
 
 
-def dist_train(config, nproc, *args, cwd):
-    env = dict(os.environ, PYTHON=PYTHON, PORT=str(free_port()), **ENV)
-    return subprocess.run(
-        ['bash', osp.join(ROOT, 'tools/dist_train.sh'), config, str(nproc),
-         *args], cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=300)
+def dist_env():
+    """ENV for tools/dist_train.sh: this Python, and a free port."""
+    return dict(ENV, PYTHON=PYTHON, PORT=str(free_port()))
 
 
 @pytest.fixture(scope='module')
@@ -150,12 +146,10 @@ def test_default_sampler_splits_a_global_batch_like_one_process(monkeypatch):
 def test_two_process_cpu_training_equals_one_process(seg_setup):
     tmp, cfg = seg_setup
     single, dist = tmp / 'single', tmp / 'dist'
-    run_tool('train.py', cfg, '--work-dir', str(single), cwd=str(tmp),
-             env=ENV)
-    proc = dist_train(cfg, 2, '--work-dir', str(dist), '--cfg-options',
-                      'train_dataloader.batch_size=1', cwd=str(tmp))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    log = proc.stdout + proc.stderr
+    run('train.py', cfg, '--work-dir', str(single), cwd=str(tmp), env=ENV)
+    log = run((*DIST_TRAIN, cfg, '2'), '--work-dir', str(dist),
+              '--cfg-options', 'train_dataloader.batch_size=1', cwd=str(tmp),
+              env=dist_env(), timeout=300).log
     assert 'Distributed training: True' in log
     assert "dist_cfg=dict(backend='gloo')" in log
     assert 'CPUDistributedDataParallel' in log
@@ -180,8 +174,9 @@ def test_two_process_cpu_training_equals_one_process(seg_setup):
 def test_syncbn_in_cpu_distributed_run_fails_clearly(seg_setup):
     tmp, cfg = seg_setup
     work = tmp / 'syncbn'
-    proc = dist_train(cfg, 2, '--work-dir', str(work), '--cfg-options',
-                      'model.backbone.norm_cfg.type=SyncBN', cwd=str(tmp))
+    proc = run((*DIST_TRAIN, cfg, '2'), '--work-dir', str(work),
+               '--cfg-options', 'model.backbone.norm_cfg.type=SyncBN',
+               cwd=str(tmp), env=dist_env(), check=False, timeout=300)
     assert proc.returncode != 0
     assert ('RuntimeError: the config uses SyncBN (model.backbone.norm_cfg), '
             'which torch runs on GPUs only') in proc.stderr

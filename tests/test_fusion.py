@@ -4,20 +4,17 @@ arch, both attention formulas, inside a detector and a segmentor, and through
 checkpoints; and every form of the attention computes the reference
 :func:`~swiftformer_mm.models.blocks.efficient_additive_attention`."""
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
 
-from conftest import randomize_, relative_error
+from conftest import randomize_, relative_error, run
 from swiftformer_mm.models import (DeployAttention, DeployConvEncoder,
                                    DeployDownsample, DeploySwiftFormerEncoder,
                                    SwiftFormer, switch_to_deploy)
 
-ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-4
 ARCHS = ['xs', 's', 'l1', 'l3']
 
@@ -249,8 +246,7 @@ def test_deploy_checkpoint_tool(tmp_path):
     state['neck.lateral.weight'] = torch.ones(2)
     torch.save(dict(meta=dict(epoch=12), state_dict=state), src)
     dst = tmp_path / 'det_deploy.pth'
-    subprocess.run([sys.executable, str(ROOT / 'tools/model_converters/deploy_checkpoint.py'),
-                    str(src), str(dst)], check=True, cwd=ROOT)
+    run('tools/model_converters/deploy_checkpoint.py', src, dst)
     out = torch.load(dst, map_location='cpu')
     assert torch.equal(out['state_dict']['neck.lateral.weight'], torch.ones(2))
     assert out['meta']['epoch'] == 12 and out['meta']['swiftformer_deploy']
@@ -286,9 +282,7 @@ def test_deploy_checkpoint_tool_reads_safetensors(tmp_path):
     save_file({k: v.contiguous() for k, v in
                authors_state_dict(trained).items()}, str(src))
     dst = tmp_path / 'deploy.pth'
-    subprocess.run([sys.executable,
-                    str(ROOT / 'tools/model_converters/deploy_checkpoint.py'),
-                    str(src), str(dst)], check=True, cwd=ROOT)
+    run('tools/model_converters/deploy_checkpoint.py', src, dst)
     out = torch.load(dst, map_location='cpu', weights_only=True)
     model = SwiftFormer('xs', out_indices=(3, ), deploy=True).eval()
     missing, _ = model.load_state_dict(out['state_dict'], strict=False)

@@ -9,9 +9,7 @@ gradient**, which is what DistributedDataParallel without
 RetinaNet example config, and a user's own script that wraps the model as
 mmengine's Runner does, each for several iterations.
 """
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
@@ -19,7 +17,6 @@ import torch
 from mmengine.config import Config
 
 from swiftformer_mm.models import SwiftFormer
-from reliability_helpers import DIST_ENV, free_port
 from test_mm_integration import _seg_batch, build
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -176,7 +173,9 @@ def test_frozen_output_norms_are_left_out():
 
 
 # ------------------------------------------------------ two processes, gloo
-ENV = DIST_ENV
+# tests/ddp_user_script.py imports this module in each of its processes, so
+# the two tests below import the runner (conftest, which also sets the test
+# process's thread count) and the distributed helpers where they use them.
 
 
 TINY_RETINANET = '''
@@ -234,14 +233,12 @@ def test_retinanet_example_trains_with_two_processes(tmp_path, coco_root):
         base=osp.join(ROOT, 'configs/detection/'
                       'retinanet_swiftformer_l1_fpn_1x_coco.py'),
         data_root=coco_root, widths=XS))
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
-               **ENV)
-    proc = subprocess.run(
-        ['bash', osp.join(ROOT, 'tools/dist_train.sh'), str(cfg), '2',
-         '--work-dir', str(tmp_path / 'work')], cwd=str(tmp_path), env=env,
-        capture_output=True, text=True, timeout=400)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
+    from conftest import run
+    from reliability_helpers import DIST_ENV, free_port
+    env = dict(DIST_ENV, PYTHON=sys.executable, PORT=str(free_port()))
+    log = run(('bash', osp.join(ROOT, 'tools/dist_train.sh'), str(cfg), '2'),
+              '--work-dir', str(tmp_path / 'work'), cwd=str(tmp_path),
+              env=env, timeout=400).log
     assert 'Distributed training: True' in log
     assert 'Iter(train) [4/4]' in log
     assert 'find_unused_parameters' not in log
@@ -252,12 +249,11 @@ def test_users_own_ddp_script_with_fcn(tmp_path):
     """A user's script, launched with torchrun, that wraps an FCN
     (decode head reads level 3 only) in mmengine's MMDistributedDataParallel
     as the Runner does, without find_unused_parameters, for 3 steps."""
+    from conftest import run
+    from reliability_helpers import DIST_ENV, free_port
     script = osp.join(ROOT, 'tests', 'ddp_user_script.py')
-    env = dict(os.environ, **ENV)
-    proc = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         f'--master_port={free_port()}', script, SEG_FAMILIES['fcn'][0]],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True,
-        timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    proc = run((sys.executable, '-m', 'torch.distributed.run',
+                '--nproc_per_node=2', f'--master_port={free_port()}'),
+               script, SEG_FAMILIES['fcn'][0], cwd=str(tmp_path),
+               env=DIST_ENV, timeout=300)
     assert proc.stdout.count('step 3 loss') == 2, proc.stdout

@@ -13,8 +13,9 @@ transformers broke mmpretrain's multimodal models, mmpretrain's
 ``WITH_MULTIMODAL`` switch.
 """
 import json
-import subprocess
 import sys
+
+from conftest import run
 
 _PROBE = r'''
 import json, sys, types
@@ -124,9 +125,7 @@ ALLOWED_CHANGES = {
 
 
 def _probe(steps: str, setup: str = '') -> dict:
-    proc = subprocess.run([sys.executable, '-c', _PROBE, steps, setup],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run((sys.executable, '-c', _PROBE, steps, setup), timeout=300)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -4,27 +4,17 @@ launcher (here one process), gather reads them back into the Table 3
 comparison, as Markdown and CSV."""
 import csv
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 
+from conftest import run
 from swiftformer_mm.analysis import reproduce
 from swiftformer_mm.demo_data import ade, coco
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TOOL = osp.join(ROOT, 'tools/analysis_tools/reproduce.py')
-ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-
-
-def run(*args, cwd):
-    proc = subprocess.run([sys.executable, TOOL, *args], cwd=str(cwd),
-                          env=ENV, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    return proc.stdout
+TOOL = 'tools/analysis_tools/reproduce.py'
+ENV = dict(OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
 
 
 @pytest.mark.slow
@@ -36,13 +26,13 @@ def test_launch_and_gather_on_the_demo_configs(tmp_path):
     seg = osp.join(ROOT,
                    'configs/segmentation/semantic_fpn_swiftformer_xs_demo.py')
     scratch = 'model.backbone.init_cfg=None'
-    run('launch', '--configs', det, '--launcher', 'none', '--cfg-options',
-        scratch, 'train_cfg.max_epochs=1', 'train_dataloader.batch_size=2',
-        cwd=tmp_path)
-    run('launch', '--configs', seg, '--launcher', 'none', '--cfg-options',
-        scratch, 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-        'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
-        cwd=tmp_path)
+    run(TOOL, 'launch', '--configs', det, '--launcher', 'none',
+        '--cfg-options', scratch, 'train_cfg.max_epochs=1',
+        'train_dataloader.batch_size=2', cwd=tmp_path, env=ENV, timeout=900)
+    run(TOOL, 'launch', '--configs', seg, '--launcher', 'none',
+        '--cfg-options', scratch, 'train_cfg.max_iters=2',
+        'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
+        'train_dataloader.batch_size=2', cwd=tmp_path, env=ENV, timeout=900)
     work = tmp_path / 'work_dirs/reproduce'
     record = json.loads((work / 'mask_rcnn_swiftformer_xs_demo' /
                          'reproduce.json').read_text())
@@ -50,7 +40,7 @@ def test_launch_and_gather_on_the_demo_configs(tmp_path):
     assert record['commit'] == reproduce.commit()
     assert record['checkpoint'].endswith('epoch_1.pth')
 
-    out = run('gather', cwd=tmp_path)
+    out = run(TOOL, 'gather', cwd=tmp_path, env=ENV, timeout=900).stdout
     assert '### Mask R-CNN, COCO (paper: Table 3)' in out
     assert '### Semantic FPN, ADE20K (paper: Table 3)' in out
     with open(work / 'table.csv') as f:
@@ -69,9 +59,9 @@ def test_launch_and_gather_on_the_demo_configs(tmp_path):
 
 
 def test_dry_run_prints_the_paper_commands(tmp_path):
-    out = run('launch', '--tasks', 'det', 'seg', '--archs', 'l1',
+    out = run(TOOL, 'launch', '--tasks', 'det', 'seg', '--archs', 'l1',
               '--launcher', 'slurm', '--partition', 'gpu', '--dry-run',
-              cwd=tmp_path)
+              cwd=tmp_path, env=ENV, timeout=900).stdout
     lines = out.strip().splitlines()
     assert len(lines) == 4  # train and test, two configs
     assert 'slurm_train.sh gpu mask_rcnn_swiftformer_l1 ' in lines[0]

@@ -11,6 +11,7 @@ import torch.nn as nn
 from mmengine.logging import HistoryBuffer
 
 import swiftformer_mm  # noqa: F401  registers the allow-list and backend
+from conftest import run
 from swiftformer_mm import CheckpointError, read_state_dict
 
 
@@ -136,13 +137,9 @@ def test_shipped_configs_write_checkpoints_atomically():
 @pytest.mark.slow
 def test_publish_model_keeps_weights_and_meta_and_hashes_the_name(tmp_path):
     import hashlib
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     torch.save(runner_like_checkpoint(), tmp_path / 'epoch_12.pth')
-    proc = subprocess.run(
-        [sys.executable, 'tools/model_converters/publish_model.py',
-         str(tmp_path / 'epoch_12.pth'), str(tmp_path / 'mask_rcnn.pth')],
-        cwd=root, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run('tools/model_converters/publish_model.py',
+        str(tmp_path / 'epoch_12.pth'), str(tmp_path / 'mask_rcnn.pth'))
     (published, ) = tmp_path.glob('mask_rcnn-*.pth')
     digest = hashlib.sha256(published.read_bytes()).hexdigest()
     assert published.name == f'mask_rcnn-{digest[:8]}.pth'

@@ -5,14 +5,12 @@ on the checkpoint, ``--resume`` continues from it, and an unmodified mmseg
 config with only ``custom_imports`` and the backbone replaced trains a step.
 Each tool runs in its own process, as a user runs it.
 """
-import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 
+from conftest import run
 from swiftformer_mm.demo_data.ade import DEMO_CLASSES, generate
 
 # Whole exports, trainings or tool runs: out of the fast lane.
@@ -30,16 +28,9 @@ def ade_root(tmp_path_factory):
     return str(root)
 
 
-def run_tool(*args, timeout=300):
-    # One intra-op thread: these runs are small, and on the shared 2-core
-    # machines a second thread mostly adds contention.
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, (
-        f'{" ".join(args)} exited with {proc.returncode}:\n{out[-4000:]}')
-    return out
+# One intra-op thread: these runs are small, and on the shared 2-core
+# machines a second thread mostly adds contention.
+ENV = dict(OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
 
 
 def data_options(root, repeated=True):
@@ -66,15 +57,15 @@ def test_train_test_resume(tmp_path, ade_root):
         'default_hooks.checkpoint.interval=1',
         'default_hooks.logger.interval=1'
     ]
-    log = run_tool('tools/train.py', DEMO_CONFIG, '--work-dir', work,
-                   '--cfg-options', 'train_cfg.max_iters=2', *options)
+    log = run('train.py', DEMO_CONFIG, '--work-dir', work, '--cfg-options',
+              'train_cfg.max_iters=2', *options, env=ENV, timeout=300).log
     assert 'Iter(train) [2/2]' in log and 'decode.loss_ce' in log
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
     assert 0. <= last_miou(log) <= 100.  # validation at the end of training
 
-    log = run_tool('tools/test.py', DEMO_CONFIG, osp.join(work, 'iter_2.pth'),
-                   '--work-dir', str(tmp_path / 'test'), '--cfg-options',
-                   *data_options(ade_root))
+    log = run('test.py', DEMO_CONFIG, osp.join(work, 'iter_2.pth'),
+              '--work-dir', str(tmp_path / 'test'), '--cfg-options',
+              *data_options(ade_root), env=ENV, timeout=300).log
     miou = last_miou(log)
     assert 0. <= miou <= 100.
     # the per-class table names the demo classes from the dataset metainfo
@@ -82,9 +73,9 @@ def test_train_test_resume(tmp_path, ade_root):
         assert re.search(rf'\|\s+{name}\s+\|', log), name
 
     # --resume continues at iteration 3 from the latest checkpoint
-    log = run_tool('tools/train.py', DEMO_CONFIG, '--work-dir', work,
-                   '--resume', '--cfg-options', 'train_cfg.max_iters=3',
-                   *options)
+    log = run('train.py', DEMO_CONFIG, '--work-dir', work, '--resume',
+              '--cfg-options', 'train_cfg.max_iters=3', *options, env=ENV,
+              timeout=300).log
     assert re.search(r'Load checkpoint from .*iter_2\.pth', log), log[-3000:]
     assert 'resumed epoch: 0, iter: 2' in log
     assert 'Iter(train) [3/3]' in log
@@ -109,12 +100,13 @@ model = dict(
 """)
     work = str(tmp_path / 'work')
     loader = ['{}.num_workers=0', '{}.persistent_workers=False']
-    log = run_tool(
-        'tools/train.py', str(config), '--work-dir', work, '--cfg-options',
+    log = run(
+        'train.py', str(config), '--work-dir', work, '--cfg-options',
         *data_options(ade_root, repeated=False), 'train_cfg.max_iters=1',
         'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1',
         *[o.format('train_dataloader') for o in loader],
-        *[o.format('val_dataloader') for o in loader])
+        *[o.format('val_dataloader') for o in loader],
+        env=ENV, timeout=300).log
     match = re.search(r'Iter\(train\) \[1/1\].*decode\.loss_ce: (\d+\.\d+)',
                       log)
     assert match and float(match.group(1)) > 0, log[-3000:]

@@ -13,8 +13,6 @@ a user who never runs our tools meets them:
 import os
 import os.path as osp
 import pickle
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -23,34 +21,26 @@ import torch
 from mmengine.config import Config
 
 import swiftformer_mm  # noqa: F401  registers the models
-from conftest import DEMO_CLASSIFIER, write_demo_classifier
+from conftest import (DEMO_CLASSIFIER, MIM, ROOT, run,
+                      write_demo_classifier)
 from swiftformer_mm.demo_data import ade, coco
 
 # Whole exports, trainings or tool runs: out of the fast lane.
 pytestmark = pytest.mark.slow
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-MIM = osp.join(osp.dirname(sys.executable), 'mim')
 DET_DEMO = osp.join(ROOT, 'configs/detection/mask_rcnn_swiftformer_xs_demo.py')
 SEG_DEMO = osp.join(ROOT,
                     'configs/segmentation/semantic_fpn_swiftformer_xs_demo.py')
-ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore',
-           MPLBACKEND='Agg', CUDA_VISIBLE_DEVICES='')
+# The package as installed: the user's own PYTHONPATH (none if unset), not
+# the working directory and the repository that conftest.run puts first.
+ENV = dict(OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore', MPLBACKEND='Agg',
+           CUDA_VISIBLE_DEVICES='', PYTHONPATH=os.environ.get('PYTHONPATH'))
 
 
 def demo_classifier(cwd):
     """The classification demo's checkpoint (random weights) where the demo
     configs' backbone ``init_cfg`` reads it, relative to ``cwd``."""
     write_demo_classifier(cwd / DEMO_CLASSIFIER)
-
-
-def mim(*args, cwd, ok=True):
-    proc = subprocess.run([MIM, *args], cwd=str(cwd), env=ENV,
-                          capture_output=True, text=True, timeout=900)
-    log = proc.stdout + proc.stderr
-    if ok:
-        assert proc.returncode == 0, log[-4000:]
-    return proc.returncode, log
 
 
 # ------------------------------------------------------------- detection
@@ -60,8 +50,9 @@ def det_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('mim_det')
     coco.generate(str(tmp / 'data/demo_coco'), num_train=8, num_val=4)
     demo_classifier(tmp)
-    _, log = mim('train', 'mmdet', DET_DEMO, '--work-dir', 'work',
-                 '--cfg-options', 'train_cfg.max_epochs=1', cwd=tmp)
+    log = run((MIM, 'train', 'mmdet'), DET_DEMO, '--work-dir', 'work',
+              '--cfg-options', 'train_cfg.max_epochs=1', cwd=tmp, env=ENV,
+              timeout=900).log
     # mmdet's own train.py initialised the backbone from the classifier
     assert 'SwiftFormer: loaded 307/327 tensors from mmpretrain checkpoint ' \
         'checkpoints/swiftformer_xs_demo_cls.pth' in log, log[-3000:]
@@ -70,9 +61,9 @@ def det_run(tmp_path_factory):
 
 def test_mim_train_and_test_mmdet(det_run):
     assert osp.isfile(det_run / 'work/epoch_1.pth')
-    _, log = mim('test', 'mmdet', DET_DEMO, '--checkpoint',
-                 'work/epoch_1.pth', '--work-dir', 'work/test', '--out',
-                 'preds.pkl', cwd=det_run)
+    log = run((MIM, 'test', 'mmdet'), DET_DEMO, '--checkpoint',
+              'work/epoch_1.pth', '--work-dir', 'work/test', '--out',
+              'preds.pkl', cwd=det_run, env=ENV, timeout=900).log
     assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
     with open(det_run / 'preds.pkl', 'rb') as f:
         preds = pickle.load(f)
@@ -84,12 +75,8 @@ def test_mim_train_and_test_mmdet(det_run):
 
 def test_our_test_tool_out_is_mmdets(det_run):
     """tools/test.py --out writes the same DumpDetResults format."""
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools/test.py'), DET_DEMO,
-         'work/epoch_1.pth', '--work-dir', 'work/ours', '--out',
-         'ours.pkl'], cwd=str(det_run), env=ENV, capture_output=True,
-        text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run('test.py', DET_DEMO, 'work/epoch_1.pth', '--work-dir', 'work/ours',
+        '--out', 'ours.pkl', cwd=det_run, env=ENV, timeout=600)
     with open(det_run / 'ours.pkl', 'rb') as f:
         ours = pickle.load(f)
     with open(det_run / 'preds.pkl', 'rb') as f:
@@ -104,14 +91,15 @@ def test_our_test_tool_out_is_mmdets(det_run):
 
 def test_mim_run_mmdet_analysis_tools(det_run):
     (log_json, ) = det_run.glob('work/*/vis_data/scalars.json')
-    mim('run', 'mmdet', 'analyze_logs', 'plot_curve', str(log_json),
-        '--keys', 'loss', '--out', 'curve.png', cwd=det_run)
+    mim_run = (MIM, 'run', 'mmdet')
+    run(mim_run, 'analyze_logs', 'plot_curve', str(log_json), '--keys',
+        'loss', '--out', 'curve.png', cwd=det_run, env=ENV, timeout=900)
     assert cv2.imread(str(det_run / 'curve.png')) is not None
-    mim('run', 'mmdet', 'confusion_matrix', DET_DEMO, 'preds.pkl', 'cm',
-        cwd=det_run)
+    run(mim_run, 'confusion_matrix', DET_DEMO, 'preds.pkl', 'cm',
+        cwd=det_run, env=ENV, timeout=900)
     assert cv2.imread(str(det_run / 'cm/confusion_matrix.png')) is not None
-    mim('run', 'mmdet', 'browse_dataset', DET_DEMO, '--output-dir',
-        'browse', '--not-show', cwd=det_run)
+    run(mim_run, 'browse_dataset', DET_DEMO, '--output-dir', 'browse',
+        '--not-show', cwd=det_run, env=ENV, timeout=900)
     assert len(list((det_run / 'browse').glob('*.png'))) == 8
 
 
@@ -122,9 +110,10 @@ def test_missing_imagenet_file_stops_mim_train_before_training(det_run):
         f'_base_ = {DET_DEMO!r}\n'
         'model = dict(backbone=dict(init_cfg=dict(\n'
         f"    _delete_=True, type='Pretrained', checkpoint={missing!r})))\n")
-    code, log = mim('train', 'mmdet', str(config), '--work-dir',
-                    'work_missing', cwd=det_run, ok=False)
-    assert code != 0
+    proc = run((MIM, 'train', 'mmdet'), str(config), '--work-dir',
+               'work_missing', cwd=det_run, env=ENV, check=False, timeout=900)
+    log = proc.log
+    assert proc.returncode != 0
     assert 'FileNotFoundError: SwiftFormer pretrained checkpoint not found: ' \
         f"'{missing}'" in log, log[-3000:]
     assert 'Download the ImageNet weights' in log
@@ -139,14 +128,15 @@ def test_mim_train_and_test_mmseg(tmp_path):
     demo_classifier(tmp_path)
     roots = [f'{split}.dataset.data_root={data}' for split in
              ('val_dataloader', 'test_dataloader')]
-    mim('train', 'mmseg', SEG_DEMO, '--work-dir', 'work', '--cfg-options',
-        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+    run((MIM, 'train', 'mmseg'), SEG_DEMO, '--work-dir', 'work',
+        '--cfg-options', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
         'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
         f'train_dataloader.dataset.dataset.data_root={data}', *roots,
-        cwd=tmp_path)
-    _, log = mim('test', 'mmseg', SEG_DEMO, '--checkpoint', 'work/iter_2.pth',
-                 '--work-dir', 'work/test', '--out', 'preds',
-                 '--cfg-options', *roots, cwd=tmp_path)
+        cwd=tmp_path, env=ENV, timeout=900)
+    log = run((MIM, 'test', 'mmseg'), SEG_DEMO, '--checkpoint',
+              'work/iter_2.pth', '--work-dir', 'work/test', '--out', 'preds',
+              '--cfg-options', *roots, cwd=tmp_path, env=ENV,
+              timeout=900).log
     assert 'mIoU' in log
     names = sorted(p.name for p in (tmp_path / 'preds').glob('*.png'))
     assert names == [f'ADE_val_{i:08d}.png' for i in (1, 2, 3)]
