@@ -5,7 +5,6 @@ end to end. Numerical parity at every size, for every head family:
 tests/test_deploy_families.py.
 """
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
@@ -16,7 +15,7 @@ from mmengine.config import Config
 
 import mmdeploy  # noqa: F401  installed by tools/setup_env.sh; fail if not
 import swiftformer_mm  # noqa: F401
-from conftest import randomize_
+from conftest import randomize_, run
 from swiftformer_mm.export import pipeline
 
 # Whole exports, trainings or tool runs: out of the fast lane.
@@ -155,20 +154,14 @@ def test_tools_end_to_end(seg_checkpoint):
     ade.generate(str(data), num_train=1, num_val=2)
     work = tmp / 'deployed'
     deploy_cfg = osp.join(DEPLOY, 'segmentation_onnxruntime_dynamic.py')
-    out = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools/deployment/deploy.py'),
-         deploy_cfg, SEG, ckpt, image, '--work-dir', str(work)],
-        capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = run('tools/deployment/deploy.py', deploy_cfg, SEG, ckpt, image,
+              '--work-dir', work, timeout=300)
     assert osp.isfile(work / 'end2end.onnx')
     assert 'pixels_equal' in out.stdout
-    test = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools/deployment/deploy_test.py'),
-         deploy_cfg, SEG, '--model', str(work / 'end2end.onnx'), '--work-dir',
-         str(tmp / 'test'), '--cfg-options',
-         f'test_dataloader.dataset.data_root={data}'],
-        capture_output=True, text=True, timeout=300)
-    assert test.returncode == 0, test.stderr[-3000:]
+    test = run('tools/deployment/deploy_test.py', deploy_cfg, SEG, '--model',
+               work / 'end2end.onnx', '--work-dir', tmp / 'test',
+               '--cfg-options', f'test_dataloader.dataset.data_root={data}',
+               timeout=300)
     assert '"mIoU"' in test.stdout
 
 
