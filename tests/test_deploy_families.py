@@ -13,7 +13,8 @@ both), against the library's own ``test_step`` on the same checkpoint:
 * detectors (RetinaNet, FCOS, Faster R-CNN, Mask R-CNN with masks, DINO,
   Deformable DETR): every detection scoring at least :data:`SCORE` on
   either side has one of the same label on the other with box IoU >= 0.99
-  and a score within 1e-3 (masks: IoU >= 0.99).
+  and a score within 1e-3 (masks: IoU >= 0.99, or a mask of a few dozen
+  pixels off by at most two pixels on its edge, none inside or outside).
 
 The weights are random but give real detections: every layer gets
 non-trivial values and the classifiers' biases are raised
@@ -52,6 +53,7 @@ SIZES = [(97, 203), (161, 118)]  # (h, w) of the images compared
 BN = dict(type='BN', requires_grad=True)
 SCORE = 0.3  # detections compared: those scoring at least this
 IOU, SCORE_DIFF, MASK_IOU = 0.99, 1e-3, 0.99
+MASK_EDGE_PIXELS = 2  # see assert_detections_equal
 TIE = 1e-5  # of the logit scale: segmentation pixels this close to a tie
 
 SEG = {
@@ -175,13 +177,25 @@ def assert_standard_and_fused(onnx_file):
 
 
 def record(family, runtime, size, figures, batch=2):
-    """``RECORD=1 bash tools/run_tests.sh`` keeps each comparison in
-    docs/records/parity.jsonl (docs/deployment.md's parity table)."""
+    """``RECORD=1 bash tools/run_tests.sh`` keeps each comparison (one line
+    per family, runtime and size) in docs/records/parity.jsonl
+    (docs/deployment.md's parity table)."""
     if os.environ.get('RECORD') == '1':
         from swiftformer_mm.analysis import records
         records.append('parity', dict(family=family, runtime=runtime,
                                       size=f'{size[0]}x{size[1]}', batch=batch),
                        figures, command='RECORD=1 bash tools/run_tests.sh')
+
+
+def record_detections(family, runtime, size, per_image, batch=2):
+    """:func:`record` the comparisons of the images of one size together."""
+    combined = dict(images=len(per_image))
+    for key in per_image[0]:
+        values = [stats[key] for stats in per_image]
+        combined[key] = (min(values) if key.startswith('min_') else
+                         max(values) if key.startswith('max_') else
+                         sum(values))
+    record(family, runtime, size, combined, batch)
 
 
 def deploy_and_predict(tmp_path, cfg, family, deploy_name, images,
@@ -230,28 +244,35 @@ def test_segmentor_labels_equal_mmseg(tmp_path, family, runtime):
             ties += tie.sum()
         print(f'{family} {runtime} {h}x{w}: {equal:.6f} of the pixels equal,'
               f' {ties} within float rounding of a tie')
-        record(family, runtime, (h, w), dict(pixels_equal=float(equal),
-                                             tie_pixels=int(ties)))
+        record(family, runtime, (h, w), dict(
+            pixels_equal=float(equal), tie_pixels=int(ties),
+            images=len(batch)))
         assert ties <= 1e-3 * 2 * h * w, f'{ties} near-ties: weights too ' \
             'uniform for the labels to say anything'
 
 
-def assert_detections_equal(family, runtime, size, ours, theirs, batch=2):
+def assert_detections_equal(family, runtime, size, ours, theirs):
     found = match_detections(ours, theirs, SCORE, IOU)
     extra = match_detections(theirs, ours, SCORE, IOU)
     h, w = size
     print(f'{family} {runtime} {h}x{w}: {found}; deployed ones matched in '
           f'mmdet: {extra["matched"]}/{extra["total"]}')
-    record(family, runtime, size, dict(
-        found, deployed_matched=extra['matched'],
-        deployed_total=extra['total']), batch=batch)
     assert found['total'] >= 3, f'too few detections to compare: {found}'
     assert found['matched'] == found['total'], found
     assert extra['matched'] == extra['total'], extra
     assert found['max_score_diff'] <= SCORE_DIFF, found
     if 'masks' in ours:
         assert theirs['masks'].shape[1:] == (h, w)
-        assert found['min_mask_iou'] >= MASK_IOU, found
+        # A mask of a few dozen pixels is below IoU 0.99 with one pixel
+        # flipped: boxes within 1e-4 of each other move the edge of a mask
+        # pasted at 0.5 by a pixel (seen on AVX2, 1 of 74 pixels). Such a
+        # mask may differ by MASK_EDGE_PIXELS on its edge; none may differ
+        # inside or outside it.
+        assert found['min_mask_iou'] >= MASK_IOU or \
+            found['max_mask_pixels_diff'] <= MASK_EDGE_PIXELS, found
+        assert found['max_mask_pixels_off_edge'] == 0, found
+    return dict(found, deployed_matched=extra['matched'],
+                deployed_total=extra['total'])
 
 
 @pytest.mark.parametrize('runtime', RUNTIMES)
@@ -263,8 +284,10 @@ def test_detections_equal_mmdet(tmp_path, family, runtime):
     pairs = deploy_and_predict(tmp_path, cfg, family,
                                f'{task}_{runtime}_dynamic.py',
                                images_of_sizes(tmp_path, per_size=2))
-    for i, (ours, theirs) in enumerate(pairs):
-        assert_detections_equal(family, runtime, SIZES[i // 2], ours, theirs)
+    for size, batch in zip(SIZES, (pairs[:2], pairs[2:]), strict=True):
+        record_detections(family, runtime, size, [
+            assert_detections_equal(family, runtime, size, ours, theirs)
+            for ours, theirs in batch])
 
 
 @pytest.mark.parametrize('family', ['faster_rcnn', 'dino'])
@@ -279,8 +302,9 @@ def test_a_batch_of_two_sizes_gives_each_images_detections(tmp_path,
                                images_of_sizes(tmp_path),
                                reference_batch_size=1)
     for size, (ours, theirs) in zip(SIZES, pairs, strict=True):
-        assert_detections_equal(family, 'onnxruntime', size, ours, theirs,
-                                batch='2 (two sizes)')
+        record_detections(family, 'onnxruntime', size, [
+            assert_detections_equal(family, 'onnxruntime', size, ours,
+                                    theirs)], batch='2 (two sizes)')
 
 
 # ------------------------------------------------ the split Mask R-CNN
@@ -309,6 +333,7 @@ def test_executorch_split_mask_rcnn_detections_equal_mmdet(mask_rcnn):
                             str(tmp / 'executorch'), sizes=SIZES)
     pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, images)
     for size, (ours, theirs) in zip(SIZES, pairs, strict=True):
-        assert_detections_equal('mask_rcnn', 'executorch', size, ours,
-                                theirs, batch=1)
+        record_detections('mask_rcnn', 'executorch', size, [
+            assert_detections_equal('mask_rcnn', 'executorch', size, ours,
+                                    theirs)], batch=1)
 

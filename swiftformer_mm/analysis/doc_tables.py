@@ -301,25 +301,33 @@ def parity(records, **_):
         latest[(cpu_label(r), k['family'], k['runtime'], k['size'],
                 str(k.get('batch', 1)))] = r
     rows = []
-    for (cpu, family, runtime, size, _), r in latest.items():
+    for (cpu, family, runtime, size, batch), r in latest.items():
         f = r['figures']
         if 'pixels_equal' in f:
-            ties = f.get('tie_pixels', 0)
-            result = [f"{f['pixels_equal'] * 100:.3f}% of pixels equal"
-                      + (f' (the rest within rounding of a tie: {ties})'
-                         if f['pixels_equal'] < 1 else ''), '',
-                      '', '']
+            equal, ties = f['pixels_equal'], f.get('tie_pixels', 0)
+            result = [f'{equal * 100:.3f}% of pixels equal'
+                      + (f' (the rest within rounding of a tie: {ties} '
+                         'near-tie pixels in all)' if equal < 1 else ''),
+                      '', '', '']
         else:
+            masks = ''
+            if 'min_mask_iou' in f:
+                masks = f" (masks {f['min_mask_iou']:.4f}"
+                off = f.get('max_mask_pixels_diff', 0)
+                if off:
+                    masks += (f', at most {off} pixel(s) off, ' + (
+                        'all on the edge' if not
+                        f['max_mask_pixels_off_edge'] else
+                        'some inside or outside the mask'))
+                masks += ')'
             result = [f"{f['matched']}/{f['total']}",
                       f"{f['deployed_matched']}/{f['deployed_total']}",
-                      f"{f['min_iou']:.4f}" + (
-                          f" (masks {f['min_mask_iou']:.4f})"
-                          if 'min_mask_iou' in f else ''),
+                      f"{f['min_iou']:.4f}{masks}",
                       f"{f['max_score_diff']:.1e}"]
         rows.append([cpu, family, RUNTIME_NAMES.get(runtime, runtime),
-                     f"{size}, batch {r['key'].get('batch', 1)}", *result,
-                     when(r)])
-    return table(['CPU', 'family', 'runtime', 'image',
+                     f"{f.get('images', 1)} of {size}, batch {batch}",
+                     *result, when(r)])
+    return table(['CPU', 'family', 'runtime', 'images',
                   "library's detections (pixels) matched by the deployed "
                   'model', "deployed model's detections matched by the "
                   "library's", 'lowest IoU', 'largest score difference',

@@ -74,6 +74,19 @@ def compare(pytorch: Dict[str, np.ndarray], backend: Dict[str, np.ndarray],
     return stats
 
 
+def off_edge_pixels(reference: np.ndarray, other: np.ndarray) -> int:
+    """Pixels where two boolean masks differ that are not on the edge of
+    ``reference`` (a pixel of the mask with a neighbour outside it, or one
+    outside with a neighbour inside): a box shifted by a hair moves a mask's
+    edge by a pixel, never its inside."""
+    padded = np.pad(reference, 1)
+    h, w = reference.shape
+    shifted = [padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    edge = np.logical_or.reduce(shifted) & ~np.logical_and.reduce(shifted)
+    return int(((reference != other) & ~edge).sum())
+
+
 def match_detections(reference: Dict[str, np.ndarray],
                      other: Dict[str, np.ndarray], min_score: float = 0.3,
                      min_iou: float = 0.99) -> Dict[str, float]:
@@ -81,11 +94,14 @@ def match_detections(reference: Dict[str, np.ndarray],
     ``min_score`` the other prediction has: a detection of the same label
     with box IoU >= ``min_iou`` (the one of highest IoU). Returns
     ``matched`` and ``total``, and over the matched ones the lowest box IoU,
-    the largest score difference and, with masks, the lowest mask IoU."""
+    the largest score difference and, with masks, the lowest mask IoU, the
+    most pixels by which two masks differ and the most of them off the
+    reference mask's edge (:func:`off_edge_pixels`)."""
     keep = np.flatnonzero(reference['scores'] >= min_score)
     stats = dict(matched=0, total=len(keep), min_iou=1.0, max_score_diff=0.0)
     if 'masks' in reference:
-        stats['min_mask_iou'] = 1.0
+        stats.update(min_mask_iou=1.0, max_mask_pixels_diff=0,
+                     max_mask_pixels_off_edge=0)
     if not len(keep):
         return stats
     iou = box_iou(reference['bboxes'][keep], other['bboxes'])
@@ -105,4 +121,8 @@ def match_detections(reference: Dict[str, np.ndarray],
             mask_iou = np.logical_and(a, b).sum() / union if union else 1.0
             stats['min_mask_iou'] = min(stats['min_mask_iou'],
                                         float(mask_iou))
+            stats['max_mask_pixels_diff'] = max(
+                stats['max_mask_pixels_diff'], int((a != b).sum()))
+            stats['max_mask_pixels_off_edge'] = max(
+                stats['max_mask_pixels_off_edge'], off_edge_pixels(a, b))
     return stats
