@@ -349,6 +349,7 @@ def _ratios(record, eager='PyTorch eager'):
         part = ', network only' if name.endswith(', network only') else ''
         base = name[:len(name) - len(part)] if part else name
         eager_ratio[name] = t / ms[f'{eager}{part}']
+        base = base.split(' (')[0]  # 'onnxruntime-int8 (a variant)'
         if base.endswith('-int8'):
             ref = ms.get(base[:-len('-int8')] + part)
             if ref:
@@ -391,7 +392,9 @@ def quantized_backbone(records, arch='l1', **_):
     for cpu, rs in runs.items():
         ratios = [_ratios(r, 'PyTorch eager (deploy form)') for r in rs]
         for name in ratios[0][0]:
-            rows.append([cpu, RUNTIME_NAMES.get(name, name),
+            runtime, _, variant = name.partition(' (')
+            rows.append([cpu, RUNTIME_NAMES.get(runtime, runtime)
+                         + (f' ({variant}' if variant else ''),
                          pair(e[name] for e, _ in ratios),
                          pair(f[name] for _, f in ratios)
                          if name in ratios[0][1] else ''])

@@ -11,16 +11,47 @@ from ..task import deployed_preprocessor, deployed_preprocessor_cfg
 from .base import DEPLOY_BACKENDS, DeployBackend
 
 
+def fuse_gelu(onnx_file: str, out_file: str) -> int:
+    """Fuse each GELU of the graph (``Div``, ``Erf``, ``Add``, ``Mul``,
+    ``Mul``, as torch exports it) into ONNX Runtime's one ``Gelu`` op, with
+    ONNX Runtime's own pass; returns how many were fused.
+
+    ONNX Runtime does this fusion itself when it loads an fp32 graph, but
+    not once the quantizer has put ``QuantizeLinear`` / ``DequantizeLinear``
+    around the pieces: an INT8 graph then runs GELU as five elementwise ops
+    in fp32. Fused before quantization, the same tensors are quantized and
+    GELU is one op (SwiftFormer-L1 backbone at 512x512 on an AVX2-only AMD
+    EPYC: INT8 1.12-1.15x of fp32's time before, 0.95-0.97x after;
+    docs/deployment.md).
+    """
+    import onnx
+    from onnxruntime.transformers.fusion_gelu import FusionGelu
+    from onnxruntime.transformers.onnx_model import OnnxModel
+    model = OnnxModel(onnx.load(onnx_file))
+    FusionGelu(model).apply()
+    model.prune_graph()
+    onnx.save(model.model, out_file)
+    return sum(n.op_type == 'Gelu' for n in model.model.graph.node)
+
+
 def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
              cfg: dict) -> str:
     """ONNX Runtime's static QDQ quantization (per-channel int8 weights,
-    uint8 activations) of an ONNX model, calibrated on ``inputs``."""
+    uint8 activations) of an ONNX model, calibrated on ``inputs``.
+
+    ``cfg`` (a deploy config's ``quantization``): ``op_types`` to quantize
+    (default: every op ONNX Runtime can), ``per_channel``,
+    ``ignored_patterns`` (nodes left in fp32, by name) and ``fuse_gelu``
+    (default True, :func:`fuse_gelu`).
+    """
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
                                           QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
     pre = out_file.replace('.onnx', '.pre.onnx')
     quant_pre_process(onnx_file, pre, skip_symbolic_shape=True)
+    if cfg.get('fuse_gelu', True):
+        fuse_gelu(pre, pre)
     graph = onnx.load(pre).graph
     name = graph.input[0].name
     ignored = matching([n.name for n in graph.node],
