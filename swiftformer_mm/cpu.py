@@ -49,13 +49,20 @@ def cpu_int8_class(flags=None) -> str:
     return 'AVX2 only' if 'avx2' in flags else 'no AVX2'
 
 
-def int8_advice(flags=None) -> str:
-    """One line on what INT8 is worth on this CPU (empty where it has 8-bit
-    dot-product instructions)."""
+def int8_advice(flags=None, runtime: str = '') -> str:
+    """What INT8 is worth on this CPU for ``runtime`` (``'onnxruntime'``,
+    ``'openvino'``, ...), in a line or two; empty where the CPU has 8-bit
+    dot-product instructions."""
     kind = cpu_int8_class(flags)
     if kind in ('AMX', 'AVX-512 VNNI', 'AVX-VNNI'):
         return ''
-    return (f'this CPU has no VNNI ({kind}): INT8 products run through '
-            '16-bit intermediates, so INT8 gains less here than on VNNI '
-            'CPUs and its accuracy can differ (docs/benchmarks.md and '
-            'docs/deployment.md give the figures per CPU kind)')
+    advice = (f'this CPU has no VNNI ({kind}): INT8 products run through '
+              '16-bit intermediates, so INT8 gains less here than on VNNI '
+              'CPUs and its accuracy can differ (docs/benchmarks.md and '
+              'docs/deployment.md give the figures per CPU kind)')
+    if runtime == 'onnxruntime':
+        advice += ('; ONNX Runtime INT8 in particular measured no faster '
+                   'than ONNX Runtime fp32 on such a CPU, where OpenVINO '
+                   'INT8 was faster than OpenVINO fp32: consider the '
+                   '*_openvino-int8_* deploy configs, or fp32')
+    return advice

@@ -18,3 +18,8 @@ def test_advice_only_where_int8_has_no_vnni():
     assert int8_advice({'avx2', 'avx_vnni'}) == ''
     advice = int8_advice({'avx2'})
     assert 'no VNNI (AVX2 only)' in advice and 'docs/benchmarks.md' in advice
+    # and where one runtime's INT8 is no gain there, which to take instead
+    assert 'ONNX Runtime INT8' not in advice
+    ort = int8_advice({'avx2'}, runtime='onnxruntime')
+    assert ort.startswith(advice) and 'openvino-int8' in ort
+    assert int8_advice({'avx2', 'avx512_vnni'}, runtime='onnxruntime') == ''

@@ -44,3 +44,44 @@ def test_onnx_matches_pytorch(formula, tmp_path):
         return sum(n.op_type == 'BatchNormalization' for n in graph.node)
     # Only the four output norms are left in the deploy graph.
     assert count_bn('deploy') == 4 < count_bn('train')
+
+
+def test_int8_graph_runs_each_gelu_as_one_op(tmp_path):
+    """ONNX Runtime INT8 (backends/onnxruntime.py): every GELU of the
+    backbone is fused into one op before quantization, which quantizes the
+    same tensors as without the fusion and computes what it computes."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from swiftformer_mm.export.backends.onnxruntime import fuse_gelu, quantize
+    model = switch_to_deploy(randomize_(SwiftFormer('xs'), seed=9)).eval()
+    gelus = sum(isinstance(m, torch.nn.GELU) for m in model.modules())
+    path = str(tmp_path / 'fp32.onnx')
+    export_onnx.export(model, path, (96, 128), dynamic=True)
+    assert fuse_gelu(path, str(tmp_path / 'fused.onnx')) == gelus > 0
+    gen = torch.Generator().manual_seed(0)
+    calib = [torch.randn(1, 3, 96, 128, generator=gen) for _ in range(4)]
+    x = torch.randn(1, 3, 80, 144, generator=gen).numpy()  # another size
+    outputs, graphs = {}, {}
+    for fused in (True, False):
+        out = str(tmp_path / f'int8_{fused}.onnx')
+        quantize(path, calib, out, dict(op_types=['Conv', 'MatMul', 'Gemm'],
+                                        fuse_gelu=fused))
+        graphs[fused] = [n.op_type for n in onnx.load(out).graph.node]
+        session = ort.InferenceSession(out, providers=['CPUExecutionProvider'])
+        outputs[fused] = session.run(None, {'input': x})
+    assert graphs[True].count('Gelu') == gelus
+    assert 'Erf' not in graphs[True] and 'Erf' in graphs[False]
+    assert graphs[True].count('QuantizeLinear') == \
+        graphs[False].count('QuantizeLinear')
+    # the two differ where a hair of fp32 rounding moves a value across a
+    # quantization step; each is as close to fp32 as the other
+    fp32 = ort.InferenceSession(path, providers=['CPUExecutionProvider']
+                                ).run(None, {'input': x})
+    for level, ref in enumerate(fp32):
+        err = {fused: float(np.abs(out[level] - ref).mean())
+               for fused, out in outputs.items()}
+        apart = float(np.abs(outputs[True][level] - outputs[False][level]
+                             ).mean())
+        assert err[True] <= 1.1 * err[False] and apart < err[False], \
+            (level, err, apart)

@@ -67,7 +67,7 @@ def main():
         # INT8 pays where the CPU has 8-bit dot products: say which it has,
         # before minutes of calibration.
         print(f'INT8 on {cpu_model()} ({cpu_int8_class()})')
-        advice = int8_advice()
+        advice = int8_advice(runtime=deploy_cfg.backend_config.type)
         if advice:
             print(f'note: {advice}')
     start = time.time()
