@@ -61,8 +61,7 @@ def int8_advice(flags=None, runtime: str = '') -> str:
               'CPUs and its accuracy can differ (docs/benchmarks.md and '
               'docs/deployment.md give the figures per CPU kind)')
     if runtime == 'onnxruntime':
-        advice += ('; ONNX Runtime INT8 in particular measured no faster '
-                   'than ONNX Runtime fp32 on such a CPU, where OpenVINO '
-                   'INT8 was faster than OpenVINO fp32: consider the '
-                   '*_openvino-int8_* deploy configs, or fp32')
+        advice += ('; ONNX Runtime INT8 in particular gained less than '
+                   'OpenVINO INT8 on such a CPU (the backbone alone: '
+                   'nothing): consider the *_openvino-int8_* deploy configs')
     return advice
