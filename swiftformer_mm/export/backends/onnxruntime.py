@@ -20,9 +20,8 @@ def fuse_gelu(onnx_file: str, out_file: str) -> int:
     not once the quantizer has put ``QuantizeLinear`` / ``DequantizeLinear``
     around the pieces: an INT8 graph then runs GELU as five elementwise ops
     in fp32. Fused before quantization, the same tensors are quantized and
-    GELU is one op (SwiftFormer-L1 backbone at 512x512 on an AVX2-only AMD
-    EPYC: INT8 1.12-1.15x of fp32's time before, 0.95-0.97x after;
-    docs/deployment.md).
+    GELU is one op (``benchmark.py quantized-backbone`` times both;
+    docs/benchmarks.md).
     """
     import onnx
     from onnxruntime.transformers.fusion_gelu import FusionGelu
