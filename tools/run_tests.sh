@@ -8,6 +8,9 @@
 #                                      # every family, subprocess tools)
 #   RECORD=1 bash tools/run_tests.sh   # also append the suite's time and
 #                                      # counts to docs/records/suite.jsonl
+#   RECORD_PARITY=1 bash tools/run_tests.sh -k deploy_families
+#                                      # record each deployed-vs-library
+#                                      # comparison (docs/records/parity.jsonl)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup_env.sh"

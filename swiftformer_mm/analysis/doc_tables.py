@@ -289,12 +289,13 @@ def int8_choices(records, **_):
 
 def parity(records, **_):
     """Deployed vs mmdet/mmseg at the level users see, per family, runtime
-    and image size: the latest record of each (``RECORD=1 bash
-    tools/run_tests.sh``, tests/test_deploy_families.py)."""
+    and image size: the latest record of each (``RECORD_PARITY=1 bash
+    tools/run_tests.sh -k deploy_families``,
+    tests/test_deploy_families.py)."""
     found = select(records, 'parity')
     if not found:
-        raise FigureError('parity: no record (RECORD=1 bash '
-                          'tools/run_tests.sh)')
+        raise FigureError('parity: no record (RECORD_PARITY=1 bash '
+                          'tools/run_tests.sh -k deploy_families)')
     latest = {}
     for r in found:
         k = r['key']
