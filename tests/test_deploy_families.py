@@ -136,8 +136,9 @@ def family_config(tmp_path, table, family) -> Config:
 #: exactly 1.0, which would tie) and a few to a few dozen detections per
 #: image scoring above :data:`SCORE`, not so many that they crowd one another
 #: out at the top-k cuts.
-CLASS_INIT = dict(default=(4., -7.), retinanet=(4., -6.5), fcos=(4., -8.),
-                  faster_rcnn=(2., -12.), deformable_detr=(4., -5.))
+CLASS_INIT = dict(default=(4., -7.), dino=(4., -6.), retinanet=(4., -6.5),
+                  fcos=(4., -8.), faster_rcnn=(2., -12.),
+                  deformable_detr=(4., -5.))
 CLASS_LAYERS = ('rpn_cls', 'conv_cls', 'retina_cls', 'fc_cls')
 
 
