@@ -85,3 +85,48 @@ def test_int8_graph_runs_each_gelu_as_one_op(tmp_path):
                              ).mean())
         assert err[True] <= 1.1 * err[False] and apart < err[False], \
             (level, err, apart)
+
+
+def test_int8_graph_runs_attention_products_on_integers(tmp_path):
+    """ONNX Runtime INT8: the attention's weight-on-the-left products,
+    rewritten as 1-D convs before quantization (``matmuls_as_convs``),
+    compute what the MatMuls compute in fp32 and run as QLinearConv, with
+    no product left in fp32 on dequantized tensors."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from swiftformer_mm.export.backends.onnxruntime import (matmuls_as_convs,
+                                                            quantize)
+    model = switch_to_deploy(randomize_(SwiftFormer('xs'), seed=10)).eval()
+    # per attention: qk, w_g, proj and final
+    attentions = sum(type(m).__name__ == 'DeployAttention'
+                     for m in model.modules())
+    path, convs = str(tmp_path / 'fp32.onnx'), str(tmp_path / 'convs.onnx')
+    export_onnx.export(model, path, (96, 128), dynamic=True)
+    assert matmuls_as_convs(path, convs) == 4 * attentions > 0
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 80, 144, generator=gen).numpy()  # another size
+
+    def run(file, opt=ort.GraphOptimizationLevel.ORT_ENABLE_ALL):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = opt
+        options.optimized_model_filepath = file.replace('.onnx', '.opt.onnx')
+        session = ort.InferenceSession(file, options,
+                                       providers=['CPUExecutionProvider'])
+        return session.run(None, {'input': x}), options.optimized_model_filepath
+
+    for ref, out in zip(run(path)[0], run(convs)[0]):
+        assert np.abs(ref - out).max() < 1e-4 * np.abs(ref).max()
+    calib = [torch.randn(1, 3, 96, 128, generator=gen) for _ in range(4)]
+    ops = {}
+    for rewrite in (True, False):
+        out = str(tmp_path / f'int8_{rewrite}.onnx')
+        quantize(path, calib, out, dict(op_types=['Conv', 'MatMul', 'Gemm'],
+                                        matmuls_as_convs=rewrite))
+        # the graph as ONNX Runtime runs it, after its Q/DQ fusions
+        opt = run(out, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)[1]
+        ops[rewrite] = [n.op_type for n in onnx.load(opt).graph.node]
+    assert ops[False].count('MatMul') == 4 * attentions
+    assert 'MatMul' not in ops[True]
+    assert ops[True].count('QLinearConv') == \
+        ops[False].count('QLinearConv') + 4 * attentions

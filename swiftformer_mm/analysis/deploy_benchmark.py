@@ -180,8 +180,8 @@ def bench_quantized_backbone(args):
     ort_recipes = {
         'onnxruntime-int8': shipped,
         'onnxruntime-int8 (GELU not fused)': dict(shipped, fuse_gelu=False),
-        'onnxruntime-int8 (residual Adds and Muls too)': dict(
-            shipped, op_types=shipped['op_types'] + ['Add', 'Mul']),
+        'onnxruntime-int8 (attention products as MatMuls)': dict(
+            shipped, matmuls_as_convs=False),
     }
     files = dict(
         openvino=xml,

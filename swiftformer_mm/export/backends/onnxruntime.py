@@ -33,6 +33,76 @@ def fuse_gelu(onnx_file: str, out_file: str) -> int:
     return sum(n.op_type == 'Gelu' for n in model.model.graph.node)
 
 
+def matmuls_as_convs(onnx_file: str, out_file: str) -> int:
+    """Rewrite each ``MatMul(W, X)`` with a constant ``(O, I)`` weight on
+    the left of ``(B, I, N)`` tokens (the attention's channels-first
+    products, :class:`~swiftformer_mm.models.blocks.DeployAttention`) as
+    the same product by a 1-D ``Conv`` with ``(O, I, 1)`` weights, taking a
+    following ``Add`` of a constant ``(O, 1)`` bias as the conv's bias;
+    returns how many were rewritten.
+
+    ONNX Runtime's quantizer gives a MatMul weight its per-channel scales
+    on the last axis, which for a weight on the left is the axis summed
+    over: ONNX Runtime then cannot run the product on integers and runs it
+    in fp32 on dequantized tensors. As a Conv the weight is scaled per
+    output channel and runs as ``QLinearConv``
+    (``benchmark.py quantized-backbone`` times both; docs/benchmarks.md).
+    In fp32 the MatMul is the faster form, so only the INT8 recipe does
+    this.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+    model = onnx.shape_inference.infer_shapes(onnx.load(onnx_file))
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    ranks = {v.name: len(v.type.tensor_type.shape.dim)
+             for v in list(graph.value_info) + list(graph.input)
+             if v.type.tensor_type.HasField('shape')}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def constant_bias(add, out, channels):
+        other = [i for i in add.input if i != out]
+        if add.op_type != 'Add' or len(other) != 1 or other[0] not in inits:
+            return None
+        bias = numpy_helper.to_array(inits[other[0]])
+        return bias.reshape(-1) if bias.shape == (channels, 1) else None
+
+    rewritten, dropped, nodes = 0, set(), []
+    for node in graph.node:
+        if id(node) in dropped:
+            continue
+        weight = inits.get(node.input[0]) if node.op_type == 'MatMul' \
+            else None
+        if weight is None or len(weight.dims) != 2 or \
+                ranks.get(node.input[1]) != 3:
+            nodes.append(node)
+            continue
+        w = numpy_helper.to_array(weight)
+        inputs = [node.input[1], f'{node.name}/conv_weight']
+        graph.initializer.append(numpy_helper.from_array(
+            w[:, :, None].copy(), inputs[1]))
+        output = node.output[0]
+        users = consumers.get(output, [])
+        bias = constant_bias(users[0], output, w.shape[0]) \
+            if len(users) == 1 else None
+        if bias is not None:
+            inputs.append(f'{node.name}/conv_bias')
+            graph.initializer.append(numpy_helper.from_array(bias, inputs[2]))
+            output = users[0].output[0]
+            dropped.add(id(users[0]))
+        nodes.append(helper.make_node('Conv', inputs, [output],
+                                      name=f'{node.name}/conv',
+                                      kernel_shape=[1]))
+        rewritten += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, out_file)
+    return rewritten
+
+
 def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
              cfg: dict) -> str:
     """ONNX Runtime's static QDQ quantization (per-channel int8 weights,
@@ -41,7 +111,8 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
     ``cfg`` (a deploy config's ``quantization``): ``op_types`` to quantize
     (default: every op ONNX Runtime can), ``per_channel``,
     ``ignored_patterns`` (nodes left in fp32, by name) and ``fuse_gelu``
-    (default True, :func:`fuse_gelu`).
+    (default True, :func:`fuse_gelu`) and ``matmuls_as_convs`` (default
+    True, :func:`matmuls_as_convs`).
     """
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
@@ -51,6 +122,8 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
     quant_pre_process(onnx_file, pre, skip_symbolic_shape=True)
     if cfg.get('fuse_gelu', True):
         fuse_gelu(pre, pre)
+    if cfg.get('matmuls_as_convs', True):
+        matmuls_as_convs(pre, pre)
     graph = onnx.load(pre).graph
     name = graph.input[0].name
     ignored = matching([n.name for n in graph.node],
