@@ -4,6 +4,7 @@ Runtime's static quantization, run by mmdeploy's backend models."""
 from typing import List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.logging import print_log
 
 from ..onnx import export_task
 from ..quantize import matching
@@ -52,12 +53,17 @@ def matmuls_as_convs(onnx_file: str, out_file: str) -> int:
     """
     import onnx
     from onnx import helper, numpy_helper
-    model = onnx.shape_inference.infer_shapes(onnx.load(onnx_file))
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    model = onnx.load(onnx_file)
+    try:  # ranks through mmdeploy's computed Reshape shapes too
+        shapes = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    except Exception:  # an op it does not know: ONNX's own, fewer ranks
+        shapes = onnx.shape_inference.infer_shapes(model)
+    ranks = {v.name: len(v.type.tensor_type.shape.dim)
+             for v in list(shapes.graph.value_info) + list(shapes.graph.input)
+             if v.type.tensor_type.HasField('shape')}
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
-    ranks = {v.name: len(v.type.tensor_type.shape.dim)
-             for v in list(graph.value_info) + list(graph.input)
-             if v.type.tensor_type.HasField('shape')}
     consumers = {}
     for node in graph.node:
         for name in node.input:
@@ -120,10 +126,11 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
     from onnxruntime.quantization.shape_inference import quant_pre_process
     pre = out_file.replace('.onnx', '.pre.onnx')
     quant_pre_process(onnx_file, pre, skip_symbolic_shape=True)
-    if cfg.get('fuse_gelu', True):
-        fuse_gelu(pre, pre)
-    if cfg.get('matmuls_as_convs', True):
-        matmuls_as_convs(pre, pre)
+    gelus = fuse_gelu(pre, pre) if cfg.get('fuse_gelu', True) else 0
+    products = matmuls_as_convs(pre, pre) \
+        if cfg.get('matmuls_as_convs', True) else 0
+    print_log(f'ONNX Runtime INT8: {gelus} GELUs fused, {products} attention '
+              'products as convs, before quantization', logger='current')
     graph = onnx.load(pre).graph
     name = graph.input[0].name
     ignored = matching([n.name for n in graph.node],
