@@ -90,6 +90,7 @@ def test_int8_segmentor_deploys_and_evaluates(seg_setup, runtime):
         types = {op.get_type_name() for op in ov.Core().read_model(
             model).get_ops()}
         assert 'FakeQuantize' in types or 'FakeConvert' in types
+        assert 'MatMul' not in types  # the products as convs, likewise
     metrics = pipeline.evaluate(deploy_cfg, cfg, [model],
                                 str(tmp / f'{runtime}_test'))
     assert 0 <= metrics['mIoU'] <= 100

@@ -155,6 +155,7 @@ def bench_quantized_backbone(args):
     from ..export.backends import openvino as ov_backend
     from ..export.mmdeploy_compat import OpenVINORuntimeWrapper
     from ..export.onnx import to_onnx
+    from ..export.quantize import matmuls_as_convs
     h, w = parse_size(args.size or '512x512')
     work = tempfile.mkdtemp(prefix='bench_int8_backbone_')
     model = switch_to_deploy(randomize_(SwiftFormer(args.arch))).eval()
@@ -174,6 +175,14 @@ def bench_quantized_backbone(args):
         t = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
         calib.append((t.float() - mean) / std)
     xml = ov_backend.onnx_to_openvino(onnx_file, work)
+    # OpenVINO INT8 as the deploy configs quantize: the attention's products
+    # as convs (matmuls_as_convs); beside it, left as MatMuls
+    products = os.path.join(work, 'products_as_convs', 'backbone.onnx')
+    os.makedirs(os.path.dirname(products), exist_ok=True)
+    matmuls_as_convs(onnx_file, products)
+    ov_recipes = {'openvino-int8': ov_backend.onnx_to_openvino(
+        products, os.path.dirname(products)),
+        'openvino-int8 (attention products as MatMuls)': xml}
     # ONNX Runtime: as the *onnxruntime-int8* deploy configs quantize, and
     # the recipes measured against it
     shipped = dict(per_channel=True, op_types=['Conv', 'MatMul', 'Gemm'])
@@ -186,9 +195,10 @@ def bench_quantized_backbone(args):
     files = dict(
         openvino=xml,
         onnxruntime=onnx_file,
-        **{'openvino-int8': ov_backend.quantize(
-            xml, calib, xml.replace('.xml', '-int8.xml'),
-            dict(preset='mixed', model_type='transformer'))},
+        **{name: ov_backend.quantize(
+            ir, calib, ir.replace('.xml', f'-int8-{i}.xml'),
+            dict(preset='mixed', model_type='transformer'))
+           for i, (name, ir) in enumerate(ov_recipes.items())},
         **{name: ort_backend.quantize(
             onnx_file, calib,
             onnx_file.replace('.onnx', f'-int8-{i}.onnx'), recipe)

@@ -16,6 +16,10 @@ A deploy config asks for it with a ``quantization`` section (see the
         calib_images=64, per_channel=True,
         ignored_patterns=[...])
 
+    # both: matmuls_as_convs=True (the default) quantizes the attention's
+    # products as 1-D convs, which both runtimes run on integers
+    # (matmuls_as_convs below); ONNX Runtime: fuse_gelu=True likewise
+
     quantization = dict(
         type='executorch',      # ExecuTorch programs: PT2E with XNNPACK's
         calib_images=64)        # quantizer (export/backends/executorch.py)
@@ -141,3 +145,81 @@ def calibration_images(model_cfg: Config, num: int) -> List[str]:
 def matching(names: Sequence[str], patterns: Sequence[str]) -> List[str]:
     """The ``names`` that one of the regular expressions matches whole."""
     return [n for n in names if any(re.fullmatch(p, n) for p in patterns)]
+
+
+def matmuls_as_convs(onnx_file: str, out_file: str) -> int:
+    """Rewrite each ``MatMul(W, X)`` with a constant ``(O, I)`` weight on
+    the left of ``(B, I, N)`` tokens (the attention's channels-first
+    products, :class:`~swiftformer_mm.models.blocks.DeployAttention`) as
+    the same product by a 1-D ``Conv`` with ``(O, I, 1)`` weights, taking a
+    following ``Add`` of a constant ``(O, 1)`` bias as the conv's bias;
+    returns how many were rewritten.
+
+    ONNX Runtime's quantizer gives a MatMul weight its per-channel scales
+    on the last axis, which for a weight on the left is the axis summed
+    over: ONNX Runtime then cannot run the product on integers and runs it
+    in fp32 on dequantized tensors. As a Conv the weight is scaled per
+    output channel and runs as ``QLinearConv``. OpenVINO, given the
+    MatMuls, runs most of them in fp32 too. ``benchmark.py
+    quantized-backbone`` times both forms in both runtimes
+    (docs/benchmarks.md). In fp32 the MatMul is the faster form, so only
+    the INT8 recipes rewrite.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+    model = onnx.load(onnx_file)
+    try:  # ranks through mmdeploy's computed Reshape shapes too
+        from onnxruntime.tools.symbolic_shape_infer import \
+            SymbolicShapeInference
+        shapes = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    except Exception:  # an op it does not know, or no onnxruntime: ONNX's
+        shapes = onnx.shape_inference.infer_shapes(model)  # fewer ranks
+    ranks = {v.name: len(v.type.tensor_type.shape.dim)
+             for v in list(shapes.graph.value_info) + list(shapes.graph.input)
+             if v.type.tensor_type.HasField('shape')}
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def constant_bias(add, out, channels):
+        other = [i for i in add.input if i != out]
+        if add.op_type != 'Add' or len(other) != 1 or other[0] not in inits:
+            return None
+        bias = numpy_helper.to_array(inits[other[0]])
+        return bias.reshape(-1) if bias.shape == (channels, 1) else None
+
+    rewritten, dropped, nodes = 0, set(), []
+    for node in graph.node:
+        if id(node) in dropped:
+            continue
+        weight = inits.get(node.input[0]) if node.op_type == 'MatMul' \
+            else None
+        if weight is None or len(weight.dims) != 2 or \
+                ranks.get(node.input[1]) != 3:
+            nodes.append(node)
+            continue
+        w = numpy_helper.to_array(weight)
+        inputs = [node.input[1], f'{node.name}/conv_weight']
+        graph.initializer.append(numpy_helper.from_array(
+            w[:, :, None].copy(), inputs[1]))
+        output = node.output[0]
+        users = consumers.get(output, [])
+        bias = constant_bias(users[0], output, w.shape[0]) \
+            if len(users) == 1 else None
+        if bias is not None:
+            inputs.append(f'{node.name}/conv_bias')
+            graph.initializer.append(numpy_helper.from_array(bias, inputs[2]))
+            output = users[0].output[0]
+            dropped.add(id(users[0]))
+        nodes.append(helper.make_node('Conv', inputs, [output],
+                                      name=f'{node.name}/conv',
+                                      kernel_shape=[1]))
+        rewritten += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, out_file)
+    return rewritten
+

@@ -7,7 +7,7 @@ import torch
 from mmengine.logging import print_log
 
 from ..onnx import export_task
-from ..quantize import matching
+from ..quantize import matching, matmuls_as_convs
 from ..task import deployed_preprocessor, deployed_preprocessor_cfg
 from .base import DEPLOY_BACKENDS, DeployBackend
 
@@ -32,81 +32,6 @@ def fuse_gelu(onnx_file: str, out_file: str) -> int:
     model.prune_graph()
     onnx.save(model.model, out_file)
     return sum(n.op_type == 'Gelu' for n in model.model.graph.node)
-
-
-def matmuls_as_convs(onnx_file: str, out_file: str) -> int:
-    """Rewrite each ``MatMul(W, X)`` with a constant ``(O, I)`` weight on
-    the left of ``(B, I, N)`` tokens (the attention's channels-first
-    products, :class:`~swiftformer_mm.models.blocks.DeployAttention`) as
-    the same product by a 1-D ``Conv`` with ``(O, I, 1)`` weights, taking a
-    following ``Add`` of a constant ``(O, 1)`` bias as the conv's bias;
-    returns how many were rewritten.
-
-    ONNX Runtime's quantizer gives a MatMul weight its per-channel scales
-    on the last axis, which for a weight on the left is the axis summed
-    over: ONNX Runtime then cannot run the product on integers and runs it
-    in fp32 on dequantized tensors. As a Conv the weight is scaled per
-    output channel and runs as ``QLinearConv``
-    (``benchmark.py quantized-backbone`` times both; docs/benchmarks.md).
-    In fp32 the MatMul is the faster form, so only the INT8 recipe does
-    this.
-    """
-    import onnx
-    from onnx import helper, numpy_helper
-    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-    model = onnx.load(onnx_file)
-    try:  # ranks through mmdeploy's computed Reshape shapes too
-        shapes = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
-    except Exception:  # an op it does not know: ONNX's own, fewer ranks
-        shapes = onnx.shape_inference.infer_shapes(model)
-    ranks = {v.name: len(v.type.tensor_type.shape.dim)
-             for v in list(shapes.graph.value_info) + list(shapes.graph.input)
-             if v.type.tensor_type.HasField('shape')}
-    graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    consumers = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-
-    def constant_bias(add, out, channels):
-        other = [i for i in add.input if i != out]
-        if add.op_type != 'Add' or len(other) != 1 or other[0] not in inits:
-            return None
-        bias = numpy_helper.to_array(inits[other[0]])
-        return bias.reshape(-1) if bias.shape == (channels, 1) else None
-
-    rewritten, dropped, nodes = 0, set(), []
-    for node in graph.node:
-        if id(node) in dropped:
-            continue
-        weight = inits.get(node.input[0]) if node.op_type == 'MatMul' \
-            else None
-        if weight is None or len(weight.dims) != 2 or \
-                ranks.get(node.input[1]) != 3:
-            nodes.append(node)
-            continue
-        w = numpy_helper.to_array(weight)
-        inputs = [node.input[1], f'{node.name}/conv_weight']
-        graph.initializer.append(numpy_helper.from_array(
-            w[:, :, None].copy(), inputs[1]))
-        output = node.output[0]
-        users = consumers.get(output, [])
-        bias = constant_bias(users[0], output, w.shape[0]) \
-            if len(users) == 1 else None
-        if bias is not None:
-            inputs.append(f'{node.name}/conv_bias')
-            graph.initializer.append(numpy_helper.from_array(bias, inputs[2]))
-            output = users[0].output[0]
-            dropped.add(id(users[0]))
-        nodes.append(helper.make_node('Conv', inputs, [output],
-                                      name=f'{node.name}/conv',
-                                      kernel_shape=[1]))
-        rewritten += 1
-    del graph.node[:]
-    graph.node.extend(nodes)
-    onnx.save(model, out_file)
-    return rewritten
 
 
 def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
@@ -162,8 +87,10 @@ class MMDeployBackend(DeployBackend):
     def host_preprocessor(self):
         return deployed_preprocessor(self.model_cfg)
 
-    def convert(self, onnx_file: str, work_dir: str) -> str:
-        """The runtime's file of the ONNX graph."""
+    def convert(self, onnx_file: str, work_dir: str,
+                int8: bool = False) -> str:
+        """The runtime's file of the ONNX graph (``int8``: the graph its
+        :meth:`quantize` will be given)."""
         return onnx_file
 
     def quantize(self, file: str, inputs: List[torch.Tensor],
@@ -177,7 +104,7 @@ class MMDeployBackend(DeployBackend):
         # dynamic graphs run at every size: ``sizes`` need nothing more
         onnx_file = export_task(self.deploy_cfg, self.model_cfg, checkpoint,
                                 image, work_dir, self.device)
-        file = self.convert(onnx_file, work_dir)
+        file = self.convert(onnx_file, work_dir, calibration is not None)
         if calibration is None:
             return [file]
         stem, ext = file.rsplit('.', 1)

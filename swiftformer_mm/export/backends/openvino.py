@@ -2,12 +2,14 @@
 """OpenVINO: the standard-op ONNX graph (:mod:`..onnx`) converted to an IR
 with ``openvino.convert_model``, INT8 by NNCF, run by mmdeploy's backend
 models with :class:`~..mmdeploy_compat.OpenVINORuntimeWrapper`."""
+import os
 import os.path as osp
 from typing import List
 
 import torch
+from mmengine.logging import print_log
 
-from ..quantize import matching
+from ..quantize import matching, matmuls_as_convs
 from .base import DEPLOY_BACKENDS
 from .onnxruntime import MMDeployBackend
 
@@ -63,7 +65,20 @@ class OpenVINOBackend(MMDeployBackend):
     package = 'openvino'
     install = 'pip install openvino'
 
-    def convert(self, onnx_file, work_dir):
+    def convert(self, onnx_file, work_dir, int8=False):
+        if int8 and self.deploy_cfg.quantization.get('matmuls_as_convs',
+                                                     True):
+            # NNCF then quantizes the attention's products as convs, which
+            # OpenVINO runs on integers (matmuls_as_convs). The rewritten
+            # graph keeps its name, in a folder of its own, so that its IR
+            # (fp32, computing what the graph computes) does too.
+            products = osp.join(work_dir, 'products_as_convs',
+                                osp.basename(onnx_file))
+            os.makedirs(osp.dirname(products), exist_ok=True)
+            n = matmuls_as_convs(onnx_file, products)
+            print_log(f'OpenVINO INT8: {n} attention products as convs, '
+                      'before quantization', logger='current')
+            onnx_file = products
         return onnx_to_openvino(onnx_file, work_dir)
 
     def quantize(self, file, inputs, out_file):
