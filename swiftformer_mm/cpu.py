@@ -63,5 +63,5 @@ def int8_advice(flags=None, runtime: str = '') -> str:
     if runtime == 'onnxruntime':
         advice += ('; ONNX Runtime INT8 in particular gained less than '
                    'OpenVINO INT8 on such a CPU (the backbone alone: '
-                   'nothing): consider the *_openvino-int8_* deploy configs')
+                   'little): consider the *_openvino-int8_* deploy configs')
     return advice
