@@ -130,3 +130,49 @@ def test_int8_graph_runs_attention_products_on_integers(tmp_path):
     assert 'MatMul' not in ops[True]
     assert ops[True].count('QLinearConv') == \
         ops[False].count('QLinearConv') + 4 * attentions
+
+
+def test_openvino_roi_align_gives_empty_rois_zero_as_mmcv(tmp_path):
+    """A RoI of zero size (mmdeploy pads each level's RoIs with them):
+    OpenVINO's ROIAlign returns NaN, which NNCF's calibration read as the
+    mask head's input range (INT8 mask AP 0); after
+    ``roi_align_empty_as_zero`` OpenVINO returns 0 there, as mmcv and ONNX
+    Runtime do, and the same values elsewhere."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    openvino = pytest.importorskip('openvino')
+    from onnx import TensorProto, helper
+    from mmcv.ops import roi_align
+    from swiftformer_mm.export.backends.openvino import \
+        roi_align_empty_as_zero
+    node = helper.make_node(
+        'RoiAlign', ['x', 'rois', 'index'], ['y'], name='roi', mode='avg',
+        output_height=7, output_width=7, sampling_ratio=0, spatial_scale=0.25,
+        coordinate_transformation_mode='half_pixel')
+    graph = helper.make_graph(
+        [node], 'g',
+        [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 8, 16, 16]),
+         helper.make_tensor_value_info('rois', TensorProto.FLOAT, [3, 4]),
+         helper.make_tensor_value_info('index', TensorProto.INT64, [3])],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, None)])
+    path, fixed = str(tmp_path / 'roi.onnx'), str(tmp_path / 'fixed.onnx')
+    onnx.save(helper.make_model(graph, ir_version=9, opset_imports=[
+        helper.make_opsetid('', 16)]), path)
+    assert roi_align_empty_as_zero(path, fixed) == 1
+    x = torch.randn(1, 8, 16, 16, generator=torch.Generator().manual_seed(0))
+    rois = torch.tensor([[0., 0., 0., 0.], [4., 6., 40., 30.],
+                         [10., 10., 10., 10.]])  # two of zero size
+    feed = {'x': x.numpy(), 'rois': rois.numpy(),
+            'index': np.zeros(3, np.int64)}
+    mmcv_out = roi_align(x, torch.cat([torch.zeros(3, 1), rois], 1), (7, 7),
+                         0.25, 0, 'avg', True).numpy()
+    core = openvino.Core()
+    before = core.compile_model(path, 'CPU')(feed)[0]
+    after = core.compile_model(fixed, 'CPU')(feed)[0]
+    onnxruntime = ort.InferenceSession(
+        fixed, providers=['CPUExecutionProvider']).run(None, feed)[0]
+    assert np.isnan(before[[0, 2]]).all()  # what OpenVINO does unmended
+    assert not np.isnan(after).any() and (after[[0, 2]] == 0).all()
+    np.testing.assert_allclose(after, mmcv_out, atol=1e-5)
+    np.testing.assert_allclose(onnxruntime, mmcv_out, atol=1e-5)

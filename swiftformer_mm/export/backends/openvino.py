@@ -27,6 +27,45 @@ def onnx_to_openvino(onnx_file: str, work_dir: str) -> str:
     return xml
 
 
+def roi_align_empty_as_zero(onnx_file: str, out_file: str) -> int:
+    """Follow each ``RoiAlign`` of the graph by ``Where(IsNaN(y), 0, y)``;
+    returns how many; writes ``out_file`` only where there are any.
+
+    For a RoI of zero size (mmdeploy's RoI extractor pads every level with
+    such RoIs, and a detection can be one), OpenVINO's ROIAlign averages
+    over no samples and returns NaN, where mmcv's and ONNX Runtime's return
+    0. The NaN rows are dropped before the outputs, but NNCF's calibration
+    statistics see them: the mask head's inputs got a NaN range and the
+    INT8 Mask R-CNN lost every mask (mask AP 0).
+    """
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+    model = onnx.load(onnx_file)
+    graph = model.graph
+    nodes, count = [], 0
+    for node in graph.node:
+        nodes.append(node)
+        if node.op_type != 'RoiAlign':
+            continue
+        out = node.output[0]
+        raw, nan = f'{out}/with_nan', f'{out}/is_nan'
+        node.output[0] = raw
+        zero = f'{node.name}/zero'
+        graph.initializer.append(numpy_helper.from_array(
+            np.zeros((), np.float32), zero))
+        nodes += [helper.make_node('IsNaN', [raw], [nan],
+                                   name=f'{node.name}/IsNaN'),
+                  helper.make_node('Where', [nan, zero, raw], [out],
+                                   name=f'{node.name}/empty_as_zero')]
+        count += 1
+    if count:
+        del graph.node[:]
+        graph.node.extend(nodes)
+        onnx.save(model, out_file)
+    return count
+
+
 def quantize(xml: str, inputs: List[torch.Tensor], out_xml: str,
              cfg: dict) -> str:
     """NNCF post-training quantization of an OpenVINO IR, calibrated on
@@ -66,20 +105,25 @@ class OpenVINOBackend(MMDeployBackend):
     install = 'pip install openvino'
 
     def convert(self, onnx_file, work_dir, int8=False):
+        # The graph OpenVINO is given: RoIAlign's empty RoIs as mmcv has
+        # them, and for INT8 the attention's products as convs, which NNCF
+        # then quantizes and OpenVINO runs on integers (matmuls_as_convs).
+        # It keeps its name, in a folder of its own, so that its IR (fp32,
+        # computing what the graph computes) does too.
+        graph = osp.join(work_dir, 'openvino_graph', osp.basename(onnx_file))
+        os.makedirs(osp.dirname(graph), exist_ok=True)
+        rois = roi_align_empty_as_zero(onnx_file, graph)
+        source = graph if rois else onnx_file
+        products = 0
         if int8 and self.deploy_cfg.quantization.get('matmuls_as_convs',
                                                      True):
-            # NNCF then quantizes the attention's products as convs, which
-            # OpenVINO runs on integers (matmuls_as_convs). The rewritten
-            # graph keeps its name, in a folder of its own, so that its IR
-            # (fp32, computing what the graph computes) does too.
-            products = osp.join(work_dir, 'products_as_convs',
-                                osp.basename(onnx_file))
-            os.makedirs(osp.dirname(products), exist_ok=True)
-            n = matmuls_as_convs(onnx_file, products)
-            print_log(f'OpenVINO INT8: {n} attention products as convs, '
-                      'before quantization', logger='current')
-            onnx_file = products
-        return onnx_to_openvino(onnx_file, work_dir)
+            products = matmuls_as_convs(source, graph)
+            source = graph
+        if rois or products:
+            print_log(f'OpenVINO: {rois} RoIAligns with empty RoIs as 0, '
+                      f'{products} attention products as convs',
+                      logger='current')
+        return onnx_to_openvino(source, work_dir)
 
     def quantize(self, file, inputs, out_file):
         return quantize(file, inputs, out_file, self.deploy_cfg.quantization)
