@@ -53,3 +53,23 @@ def test_match_detections_counts_labels_boxes_and_masks():
     assert stats['max_mask_pixels_diff'] == 1
     assert stats['max_mask_pixels_off_edge'] == 1
     assert stats['min_mask_iou'] == 35 / 36
+
+
+def test_agreement_counts_what_changed_prediction_by_prediction():
+    from swiftformer_mm.export.compare import agreement
+    ref = detections([[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 5, 5]],
+                     [0.9, 0.5, 0.1], [0, 1, 0])
+    # the first box grown by 0.8 px (IoU 0.93), the second gone, the low
+    # scoring third not counted
+    other = detections([[0, 0, 10, 10.8]], [0.9], [0])
+    got = agreement([(ref, ref), (ref, other)])
+    assert got == {'box IoU >= 0.9': 75.0, 'box IoU >= 0.95': 50.0,
+                   'detections': 4}
+    seg = dict(sem_seg=np.zeros((1, 4, 4), int))
+    moved = dict(sem_seg=seg['sem_seg'].copy())
+    moved['sem_seg'][0, 0, :2] = 1
+    assert agreement([(seg, seg), (seg, moved)]) == {'pixel labels': 93.75}
+    cls = dict(class_scores=np.array([0.1, 0.7, 0.2]))
+    flipped = dict(class_scores=np.array([0.1, 0.3, 0.6]))
+    assert agreement([(cls, cls), (cls, cls), (cls, flipped),
+                      (cls, cls)]) == {'top-1 labels': 75.0}

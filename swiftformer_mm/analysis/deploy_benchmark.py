@@ -191,6 +191,12 @@ def bench_quantized_backbone(args):
         'onnxruntime-int8 (GELU not fused)': dict(shipped, fuse_gelu=False),
         'onnxruntime-int8 (attention products as MatMuls)': dict(
             shipped, matmuls_as_convs=False),
+        # without VNNI, ONNX Runtime's u8 x s8 kernels add pairs of products
+        # in saturating 16-bit sums; these two recipes cannot saturate
+        'onnxruntime-int8 (7-bit weights, reduce_range)': dict(
+            shipped, reduce_range=True),
+        'onnxruntime-int8 (uint8 weights, U8U8)': dict(
+            shipped, weight_type='uint8'),
     }
     files = dict(
         openvino=xml,

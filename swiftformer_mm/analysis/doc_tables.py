@@ -270,21 +270,55 @@ def deploy_accuracy(records, **_):
 
 def int8_choices(records, **_):
     """What stays in floating point: INT8 variants measured on the demo
-    sets (records of kind ``accuracy`` with a ``variant``)."""
+    sets (records of kind ``accuracy`` with a ``variant``; the latest of
+    each)."""
     found = [r for r in records if r['kind'] == 'accuracy'
              and 'variant' in r['key']]
     if not found:
         raise FigureError('int8-choices: no record')
-    rows = []
+    latest = {}
     for r in found:
         k = r['key']
-        rows.append([cpu_label(r), ACCURACY_MODELS[k['model']],
-                     RUNTIME_NAMES.get(k['runtime'], k['runtime']),
-                     k['variant'], ' / '.join(
-                         f'{METRIC_NAMES.get(m, m)} {v:.2f}'
-                         for m, v in r['figures'].items()), when(r)])
+        ident = (cpu_label(r), k['model'], k['runtime'], k['variant'],
+                 k.get('val_scale', 1))
+        latest.pop(ident, None)  # rows in the order of the latest runs
+        latest[ident] = r
+    rows = []
+    for (cpu, model, runtime, variant, scale), r in latest.items():
+        rows.append([cpu, ACCURACY_MODELS[model] +
+                     (f' (val x{scale})' if scale > 1 else ''),
+                     RUNTIME_NAMES.get(runtime, runtime), variant,
+                     ' / '.join(f'{METRIC_NAMES.get(m, m)} {v:.2f}'
+                                for m, v in r['figures'].items()), when(r)])
     return table(['CPU', 'model (demo validation set)', 'runtime',
-                  'what is quantized', 'result', 'measured'], rows)
+                  'what is quantized, how', 'result', 'measured'], rows)
+
+
+def deploy_agreement(records, **_):
+    """Each runtime's predictions matched with PyTorch's one by one, the
+    latest run per CPU, model and recipe."""
+    found = select(records, 'agreement')
+    if not found:
+        raise FigureError('deploy-agreement: no record (python tools/'
+                          'deployment/deploy_accuracy.py --record)')
+    latest = {}
+    for r in found:
+        k = r['key']
+        for runtime, figures in r['figures'].items():
+            ident = (cpu_label(r), k['model'], runtime, k.get('variant'))
+            latest.pop(ident, None)  # rows in the order of the latest runs
+            latest[ident] = (figures, r)
+    rows = []
+    for (cpu, model, runtime, variant), (figures, r) in latest.items():
+        name = RUNTIME_NAMES.get(runtime, runtime)
+        count = figures.get('detections')
+        rows.append([cpu, ACCURACY_MODELS[model], name + (
+            f' ({variant})' if variant else ''), f"{r['key']['images']}"
+            + (f' ({count} detections)' if count is not None else ''),
+            ', '.join(f'{what}: {v:.1f}%' for what, v in figures.items()
+                      if what != 'detections'), when(r)])
+    return table(['CPU', 'model', 'runtime', 'images', 'same as PyTorch',
+                  'measured'], rows)
 
 
 def parity(records, **_):
@@ -553,6 +587,7 @@ def flops_dense(records, **_):
 BUILDERS = {
     'demo': demo, 'demo-time': demo_time, 'setup': setup, 'suite': suite,
     'deploy-accuracy': deploy_accuracy, 'int8-choices': int8_choices,
+    'deploy-agreement': deploy_agreement,
     'parity': parity,
     'deployed': deployed,
     'quantized-backbone': quantized_backbone, 'backbone': backbone,

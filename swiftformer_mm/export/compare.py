@@ -1,6 +1,7 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
-"""How far a deployed model's prediction is from PyTorch's on one image."""
-from typing import Dict
+"""How far a deployed model's prediction is from PyTorch's: on one image,
+and (:func:`agreement`) over many."""
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -128,3 +129,31 @@ def match_detections(reference: Dict[str, np.ndarray],
             stats['max_mask_pixels_off_edge'] = max(
                 stats['max_mask_pixels_off_edge'], off_edge_pixels(a, b))
     return stats
+
+
+def agreement(pairs: List[Tuple[dict, dict]],
+              min_score: float = 0.3) -> Dict[str, float]:
+    """How often the deployed model predicts what PyTorch does, in %, over
+    ``(pytorch, deployed)`` pairs of :func:`prediction_arrays`
+    (:func:`~.pipeline.predict_both`): for detectors, the share of
+    PyTorch's detections scoring ``min_score`` or more that have a match of
+    box IoU >= 0.9 and >= 0.95 (:func:`match_detections`; ``'detections'``
+    is how many there are); for segmentors, of pixels given the same class;
+    for classifiers, of images given the same top-1 class."""
+    ref = pairs[0][0]
+    if 'bboxes' in ref:
+        out = {}
+        for iou in (0.9, 0.95):
+            stats = [match_detections(a, b, min_score, iou) for a, b in pairs]
+            total = sum(s['total'] for s in stats)
+            out[f'box IoU >= {iou}'] = round(100 * sum(
+                s['matched'] for s in stats) / max(total, 1), 2)
+        out['detections'] = total
+        return out
+    if 'sem_seg' in ref:
+        same = sum(int((a['sem_seg'] == b['sem_seg']).sum()) for a, b in pairs)
+        size = sum(a['sem_seg'].size for a, _ in pairs)
+        return {'pixel labels': round(100 * same / size, 2)}
+    same = sum(int(a['class_scores'].argmax() == b['class_scores'].argmax())
+               for a, b in pairs)
+    return {'top-1 labels': round(100 * same / len(pairs), 2)}

@@ -8,6 +8,7 @@ AP of the Mask R-CNN, mIoU of the Semantic FPN, side by side.
         [--models classifier detector segmentor]
         [--runtimes onnxruntime openvino onnxruntime-int8 openvino-int8
                     executorch executorch-int8] [--calib 64]
+        [--agreement-images 12] [--quantization KEY=VALUE ...] [--record]
 
 Each model is deployed with tools/deployment/deploy.py's steps (INT8:
 calibrated on the model config's training set) into
@@ -20,15 +21,32 @@ objects, 16 scenes), so one box more or less moves AP by a point. The
 detector and the segmentor are therefore evaluated on their validation
 split extended 5x by the same generator (``--val-scale``; the first 40 / 16
 images are the demo's own, the rest new, never trained on).
+
+Metrics over a data set can hide what changed image by image, so each
+runtime's predictions are also matched with PyTorch's one by one on the
+first ``--agreement-images`` validation images, each cropped at random to
+an odd size (not the export's): the share of PyTorch's detections scoring
+0.3 or more that the runtime has too (same label, box IoU >= 0.9 and >=
+0.95), of images given the same top-1 label, of pixels given the same
+class.
+
+``--quantization KEY=VALUE`` measures an INT8 recipe other than the deploy
+configs' (their ``quantization`` keys, e.g. ``reduce_range=True``);
+recorded as a variant, it appears in docs/deployment.md's table of INT8
+choices, not as the shipped figures.
 """
 import argparse
 import os.path as osp
 
-from mmengine.config import Config
+import cv2
+import numpy as np
+from mmengine.config import Config, DictAction
+from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner import Runner
 
 from swiftformer_mm.demo_data import ade, coco
 from swiftformer_mm.export import pipeline
+from swiftformer_mm.export.compare import agreement
 
 WORK = 'work_dirs/deploy_accuracy'
 EVAL_DATA = 'data/deploy_accuracy'
@@ -105,6 +123,23 @@ def pytorch_metrics(spec, work_dir, options):
     return Runner.from_cfg(cfg).test()
 
 
+def agreement_images(cfg: Config, count: int, seed: int = 0) -> list:
+    """The first ``count`` images of ``cfg``'s test set (BGR), each cropped
+    at random to 70-100% of its height and width, odd in both."""
+    init_default_scope(cfg.get('default_scope'))
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    rng = np.random.RandomState(seed)
+    images = []
+    for index in range(min(count, len(dataset))):
+        image = cv2.imread(dataset.get_data_info(index)['img_path'])
+        h, w = image.shape[:2]
+        ch = rng.randint(int(h * .7), h) | 1
+        cw = rng.randint(int(w * .7), w) | 1
+        y, x = rng.randint(0, h - ch + 1), rng.randint(0, w - cw + 1)
+        images.append(np.ascontiguousarray(image[y:y + ch, x:x + cw]))
+    return images
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--models', nargs='+', choices=sorted(MODELS),
@@ -121,8 +156,18 @@ def main():
     parser.add_argument('--record', action='store_true',
                         help='append each model\'s metrics per runtime, '
                         'and their conditions, to docs/records/'
-                        'accuracy.jsonl')
+                        'accuracy.jsonl (the agreement to '
+                        'agreement.jsonl)')
+    parser.add_argument('--agreement-images', type=int, default=12,
+                        help='match predictions with PyTorch\'s one by one '
+                        'on this many validation images (0: not)')
+    parser.add_argument('--quantization', nargs='+', action=DictAction,
+                        default={}, help='INT8 runtimes: override the deploy '
+                        "configs' quantization keys (a variant recipe)")
     args = parser.parse_args()
+    if args.quantization and not all('int8' in r for r in args.runtimes):
+        parser.error('--quantization changes INT8 recipes: give only INT8 '
+                     '--runtimes')
     # the table's rows appear as each model is done
     print('\n| model | metric | PyTorch | ' +
           ' | '.join(f'{r} (diff)' for r in args.runtimes) + ' |')
@@ -139,12 +184,19 @@ def main():
             'classifier' and args.val_scale > 1 else {}
         results = {'PyTorch': pytorch_metrics(
             spec, osp.join(WORK, key, 'pytorch'), options)}
+        images = agreement_images(model_config(spec, options),
+                                  args.agreement_images)
+        agree = {}
         for runtime in args.runtimes:
             # ExecuTorch programs are static-shape, the others dynamic
-            deploy_cfg = spec['deploy'].format(
+            deploy_cfg = Config.fromfile(spec['deploy'].format(
                 runtime=runtime if runtime.startswith('executorch') else
-                f'{runtime}_dynamic')
+                f'{runtime}_dynamic'))
             work = osp.join(WORK, key, runtime)
+            if args.quantization:
+                deploy_cfg.merge_from_dict({f'quantization.{k}': v for k, v
+                                            in args.quantization.items()})
+                work = osp.join(WORK, key, 'variant', runtime)
             files = pipeline.export(deploy_cfg, model_config(spec, options),
                                     spec['checkpoint'], spec['image'], work,
                                     calib_images=args.calib if 'int8' in
@@ -152,6 +204,13 @@ def main():
             results[runtime] = pipeline.evaluate(
                 deploy_cfg, model_config(spec, options), files,
                 osp.join(work, 'test'))
+            if images:
+                agree[runtime] = agreement(pipeline.predict_both(
+                    deploy_cfg, model_config(spec, options),
+                    spec['checkpoint'], files, images))
+                print(f'{runtime}: agreement with PyTorch on '
+                      f'{len(images)} cropped images: {agree[runtime]}',
+                      flush=True)
         for metric in spec['metrics']:
             ref = results['PyTorch'][metric] * spec['scale']
             cells = [f'{ref:.2f}']
@@ -161,14 +220,28 @@ def main():
             print(f"| {spec['name']} | {metric} | " + ' | '.join(cells) +
                   ' |', flush=True)
         if args.record:
-            from swiftformer_mm.analysis import records
+            record(key, spec, args, results, agree, len(images))
+
+
+def record(key, spec, args, results, agree, num_images):
+    from swiftformer_mm.analysis import records
+    identity = dict(model=key, checkpoint=spec['checkpoint'],
+                    val_scale=args.val_scale if key != 'classifier' else 1,
+                    calib=args.calib)
+    figures = {runtime: {m: round(float(r[m]) * spec['scale'], 3)
+                         for m in spec['metrics']}
+               for runtime, r in results.items()}
+    variant = ', '.join(f'{k}={v}' for k, v in args.quantization.items())
+    if variant:  # one record per runtime, as the table of INT8 choices has
+        for runtime, metrics in figures.items():
             records.append('accuracy', dict(
-                model=key, checkpoint=spec['checkpoint'],
-                val_scale=args.val_scale if key != 'classifier' else 1,
-                calib=args.calib), {
-                    runtime: {m: round(float(r[m]) * spec['scale'], 3)
-                              for m in spec['metrics']}
-                    for runtime, r in results.items()})
+                identity, runtime=runtime, variant=variant if runtime !=
+                'PyTorch' else 'nothing (fp32)'), metrics)
+    else:
+        records.append('accuracy', identity, figures)
+    if agree:
+        records.append('agreement', dict(
+            identity, images=num_images, variant=variant or None), agree)
 
 if __name__ == '__main__':
     main()

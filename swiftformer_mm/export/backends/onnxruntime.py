@@ -42,8 +42,10 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
     ``cfg`` (a deploy config's ``quantization``): ``op_types`` to quantize
     (default: every op ONNX Runtime can), ``per_channel``,
     ``ignored_patterns`` (nodes left in fp32, by name) and ``fuse_gelu``
-    (default True, :func:`fuse_gelu`) and ``matmuls_as_convs`` (default
-    True, :func:`matmuls_as_convs`).
+    (default True, :func:`fuse_gelu`), ``matmuls_as_convs`` (default
+    True, :func:`matmuls_as_convs`), ``reduce_range`` (default False: 7-bit
+    weights, which ONNX Runtime's AVX2 kernels cannot saturate) and
+    ``weight_type`` (``'int8'``, the default, or ``'uint8'``).
     """
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
@@ -73,7 +75,10 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
     quantize_static(
         pre, out_file, Reader(), quant_format=QuantFormat.QDQ,
         per_channel=cfg.get('per_channel', True),
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        reduce_range=cfg.get('reduce_range', False),
+        activation_type=QuantType.QUInt8,
+        weight_type={'int8': QuantType.QInt8, 'uint8': QuantType.QUInt8}[
+            cfg.get('weight_type', 'int8')],
         nodes_to_exclude=ignored or None,
         op_types_to_quantize=cfg.get('op_types'))
     return out_file
