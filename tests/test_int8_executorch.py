@@ -227,3 +227,35 @@ def test_a_detector_without_rpn_is_refused_for_executorch():
     with pytest.raises(DeployError, match='RetinaNet.*ONNX Runtime or '
                        'OpenVINO'):
         executorch.task_of(cfg)
+
+
+def test_executorch_l2_norms_in_fp32_keeps_them_out_of_int8():
+    """``quantization.l2_norms_in_fp32``: the attention's squares and its
+    products by the ``ones`` and ``w_g`` buffers get no Q/DQ, the rest
+    does, and the result still computes the attention."""
+    from swiftformer_mm.models.blocks import DeployAttention
+    attn = DeployAttention(16).eval()
+    torch.nn.init.normal_(attn.w_g)
+    module = executorch.XnnpackAttention(attn).eval()
+    x = torch.randn(1, 16, 6, 6, generator=torch.Generator().manual_seed(0))
+
+    def int8_parts(cfg):
+        """The converted graph, its linears with INT8 weights and its
+        products with INT8 outputs."""
+        q = executorch.quantize(module, (x, ), [(x, )], cfg=cfg)
+        calls = [n for n in q.graph.nodes if n.op == 'call_function']
+        linears = [n for n in calls if n.target == torch.ops.aten.linear.default
+                   and 'dequantize' in str(n.args[1].target)]
+        products = [n for n in calls if n.target == torch.ops.aten.mul.Tensor
+                    and any('quantize_per' in str(u.target) for u in n.users)]
+        return q, linears, products
+
+    _, linears, products = int8_parts({})
+    kept, kept_linears, kept_products = int8_parts(
+        dict(l2_norms_in_fp32=True))
+    # 7 linears: query, key, proj, final and the three reductions by the
+    # ones (query, key) and w_g buffers; 2 squares among the products
+    assert (len(linears), len(kept_linears)) == (7, 4)
+    assert len(products) - len(kept_products) == 2
+    scale = module(x).abs().max()
+    assert (kept(x) - module(x)).abs().max() < 0.1 * scale

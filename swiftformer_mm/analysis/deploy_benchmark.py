@@ -148,41 +148,16 @@ def bench_deployed(args):
     return dict(per_image_ms={k: round(t * 1e3, 2) for k, t in med.items()})
 
 
-def bench_quantized_backbone(args):
-    """The SwiftFormer backbone alone (deploy form), fp32 and INT8, in ONNX
-    Runtime and OpenVINO, against PyTorch eager."""
+def _onnx_runtimes(model, x, calib, families, work) -> dict:
+    """Timed calls of the backbone in ONNX Runtime and / or OpenVINO, fp32
+    and INT8 recipes."""
     from ..export.backends import onnxruntime as ort_backend
     from ..export.backends import openvino as ov_backend
     from ..export.mmdeploy_compat import OpenVINORuntimeWrapper
     from ..export.onnx import to_onnx
     from ..export.quantize import matmuls_as_convs
-    h, w = parse_size(args.size or '512x512')
-    work = tempfile.mkdtemp(prefix='bench_int8_backbone_')
-    model = switch_to_deploy(randomize_(SwiftFormer(args.arch))).eval()
-    x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     onnx_file = os.path.join(work, 'backbone.onnx')
     to_onnx(model, x, onnx_file, opset=13)
-    # calibration: images of the demo sets, normalised as the configs do
-    from ..demo_data import ade
-    root = os.path.join(work, 'calibration_data')
-    ade.generate(root, num_train=args.calib or 16, num_val=1)
-    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
-    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
-    folder = os.path.join(root, 'images', 'training')
-    calib = []
-    for name in sorted(os.listdir(folder)):
-        img = cv2.resize(cv2.imread(os.path.join(folder, name)), (w, h))
-        t = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
-        calib.append((t.float() - mean) / std)
-    xml = ov_backend.onnx_to_openvino(onnx_file, work)
-    # OpenVINO INT8 as the deploy configs quantize: the attention's products
-    # as convs (matmuls_as_convs); beside it, left as MatMuls
-    products = os.path.join(work, 'products_as_convs', 'backbone.onnx')
-    os.makedirs(os.path.dirname(products), exist_ok=True)
-    matmuls_as_convs(onnx_file, products)
-    ov_recipes = {'openvino-int8': ov_backend.onnx_to_openvino(
-        products, os.path.dirname(products)),
-        'openvino-int8 (attention products as MatMuls)': xml}
     # ONNX Runtime: as the *onnxruntime-int8* deploy configs quantize, and
     # the recipes measured against it
     shipped = dict(per_channel=True, op_types=['Conv', 'MatMul', 'Gemm'])
@@ -198,17 +173,27 @@ def bench_quantized_backbone(args):
         'onnxruntime-int8 (uint8 weights, U8U8)': dict(
             shipped, weight_type='uint8'),
     }
-    files = dict(
-        openvino=xml,
-        onnxruntime=onnx_file,
-        **{name: ov_backend.quantize(
+    files = {}
+    if 'openvino' in families:
+        xml = ov_backend.onnx_to_openvino(onnx_file, work)
+        # OpenVINO INT8 as the deploy configs quantize: the attention's
+        # products as convs (matmuls_as_convs); beside it, left as MatMuls
+        products = os.path.join(work, 'products_as_convs', 'backbone.onnx')
+        os.makedirs(os.path.dirname(products), exist_ok=True)
+        matmuls_as_convs(onnx_file, products)
+        ov_recipes = {'openvino-int8': ov_backend.onnx_to_openvino(
+            products, os.path.dirname(products)),
+            'openvino-int8 (attention products as MatMuls)': xml}
+        files['openvino'] = xml
+        files.update({name: ov_backend.quantize(
             ir, calib, ir.replace('.xml', f'-int8-{i}.xml'),
             dict(preset='mixed', model_type='transformer'))
-           for i, (name, ir) in enumerate(ov_recipes.items())},
-        **{name: ort_backend.quantize(
-            onnx_file, calib,
-            onnx_file.replace('.onnx', f'-int8-{i}.onnx'), recipe)
-           for i, (name, recipe) in enumerate(ort_recipes.items())})
+            for i, (name, ir) in enumerate(ov_recipes.items())})
+    if 'onnxruntime' in families:
+        files['onnxruntime'] = onnx_file
+        files.update({name: ort_backend.quantize(
+            onnx_file, calib, onnx_file.replace('.onnx', f'-int8-{i}.onnx'),
+            recipe) for i, (name, recipe) in enumerate(ort_recipes.items())})
     import onnxruntime as ort
     fns = {}
     for runtime, path in files.items():
@@ -222,6 +207,61 @@ def bench_quantized_backbone(args):
                                            providers=['CPUExecutionProvider'])
             fns[runtime] = lambda s=session: s.run(None,
                                                    {'input': x.numpy()})
+    return fns
+
+
+def _executorch_programs(model, x, calib, work) -> dict:
+    """Timed calls of the backbone as ExecuTorch programs (XNNPACK), fp32
+    and INT8 recipes (the XNNPACK quantizer's settings)."""
+    from executorch.runtime import Runtime
+
+    from ..export.backends import executorch as et_backend
+    xnn = et_backend.for_xnnpack(model).eval()
+    recipes = {
+        'executorch': None,
+        'executorch-int8': {},  # as the *executorch-int8* deploy configs
+        'executorch-int8 (L2 norms in fp32)': dict(l2_norms_in_fp32=True),
+    }
+    fns = {}
+    for i, (name, recipe) in enumerate(recipes.items()):
+        program = et_backend.lower(
+            xnn, (x, ), name, quantization=recipe,
+            calibration=None if recipe is None else [(c, ) for c in calib])
+        path = os.path.join(work, f'backbone-{i}.pte')
+        with open(path, 'wb') as f:
+            f.write(program.buffer)
+        method = Runtime.get().load_program(path).load_method('forward')
+        fns[name] = lambda m=method: m.execute([x])
+    return fns
+
+
+def bench_quantized_backbone(args):
+    """The SwiftFormer backbone alone (deploy form), fp32 and INT8, against
+    PyTorch eager: in ONNX Runtime and OpenVINO, or (``--backends
+    executorch``) in ExecuTorch, each runtime's INT8 as the deploy configs
+    quantize it beside the recipes measured against that."""
+    families = sorted({b.replace('-int8', '') for b in args.backends})
+    h, w = parse_size(args.size or '512x512')
+    work = tempfile.mkdtemp(prefix='bench_int8_backbone_')
+    model = switch_to_deploy(randomize_(SwiftFormer(args.arch))).eval()
+    x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    # calibration: images of the demo sets, normalised as the configs do
+    from ..demo_data import ade
+    root = os.path.join(work, 'calibration_data')
+    ade.generate(root, num_train=args.calib or 16, num_val=1)
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+    folder = os.path.join(root, 'images', 'training')
+    calib = []
+    for name in sorted(os.listdir(folder)):
+        img = cv2.resize(cv2.imread(os.path.join(folder, name)), (w, h))
+        t = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
+        calib.append((t.float() - mean) / std)
+    fns = {}
+    if 'onnxruntime' in families or 'openvino' in families:
+        fns.update(_onnx_runtimes(model, x, calib, families, work))
+    if 'executorch' in families:
+        fns.update(_executorch_programs(model, x, calib, work))
 
     def eager():
         with torch.no_grad():

@@ -419,10 +419,16 @@ def deployed(records, task='segmentor', arch='l1', **_):
         + runs_note(runs)
 
 
-def quantized_backbone(records, arch='l1', **_):
-    """The backbone alone, fp32 and INT8 (``quantized-backbone``)."""
-    found = select(records, 'benchmark', mode='quantized-backbone', arch=arch)
-    runs = speed_runs(found, f'quantized-backbone {arch}')
+def quantized_backbone(records, arch='l1', runtimes='onnxruntime,openvino',
+                       **_):
+    """The backbone alone, fp32 and INT8 recipes (``quantized-backbone``) in
+    ``runtimes`` (records before the key existed timed ONNX Runtime and
+    OpenVINO)."""
+    found = [r for r in select(records, 'benchmark', mode='quantized-backbone',
+                               arch=arch)
+             if r['key'].get('runtimes', ['onnxruntime', 'openvino'])
+             == runtimes.split(',')]
+    runs = speed_runs(found, f'quantized-backbone {arch} {runtimes}')
     rows = []
     for cpu, rs in runs.items():
         ratios = [_ratios(r, 'PyTorch eager (deploy form)') for r in rs]

@@ -19,8 +19,10 @@ idle machine for absolute numbers; the ratios are the robust part.
     python tools/analysis_tools/benchmark.py deployed --task segmentor|detector [--arch l1]
         [--size 512x512] [--backends onnxruntime openvino onnxruntime-int8
          openvino-int8 executorch executorch-int8] [--calib 16]
-    # the backbone alone, fp32 and INT8, ONNX Runtime and OpenVINO
+    # the backbone alone, fp32 and INT8 recipes, ONNX Runtime and OpenVINO
+    # (or ExecuTorch: --backends executorch)
     python tools/analysis_tools/benchmark.py quantized-backbone [--arch l1] [--size 512x512]
+        [--backends onnxruntime openvino executorch]
     # training-step cost of keeping unread levels' norms in the graph
     python tools/analysis_tools/benchmark.py tie [--arch l1] [--size 512x512 --batch 2]
     # torch.compile: graph breaks of the backbone (training and deploy form)
@@ -76,7 +78,9 @@ def main():
                         choices=['onnxruntime', 'openvino',
                                  'onnxruntime-int8', 'openvino-int8',
                                  'executorch', 'executorch-int8'],
-                        help='deployed: runtimes to time')
+                        help='deployed: runtimes to time; quantized-backbone: '
+                        'runtimes whose fp32 and INT8 recipes to time '
+                        '(default onnxruntime openvino)')
     parser.add_argument('--calib', type=int, default=16,
                         help='INT8: calibration images (demo sets)')
     parser.add_argument('--channels-last', action='store_true',
@@ -131,6 +135,9 @@ def experiment_key(args) -> dict:
     if args.what == 'deployed':
         key.update(task=args.task or 'segmentor',
                    backends=sorted(args.backends))
+    if args.what == 'quantized-backbone':
+        key['runtimes'] = sorted({b.replace('-int8', '')
+                                  for b in args.backends})
     if args.what in ('deployed', 'quantized-backbone'):
         key['calib'] = args.calib
     return key

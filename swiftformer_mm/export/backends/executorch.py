@@ -196,20 +196,46 @@ def _unsupported_ops(program) -> List[str]:
     return sorted(n for n in set(names) if n not in known)
 
 
+def _is_l2_norm_part(node) -> bool:
+    """Whether an exported graph node is one of :class:`XnnpackAttention`'s
+    L2-norm reductions: a square ``t * t`` or a product by the ``ones`` or
+    ``wg`` buffer."""
+    if node.target == torch.ops.aten.mul.Tensor:
+        return node.args[0] is node.args[1]
+    if node.target == torch.ops.aten.linear.default:
+        weight = node.args[1]
+        return weight.op == 'get_attr' and str(weight.target).rsplit(
+            '.', 1)[-1] in ('ones', 'wg')
+    return False
+
+
 def quantize(module: nn.Module, example: Tuple,
-             calibration: List[Tuple], dynamic_shapes=None) -> nn.Module:
+             calibration: List[Tuple], dynamic_shapes=None,
+             cfg: Optional[dict] = None) -> nn.Module:
     """``module`` quantized to INT8 with PT2E and XNNPACK's quantizer
     (symmetric, per-channel weights), calibrated on ``calibration`` (a list
-    of argument tuples)."""
+    of argument tuples).
+
+    ``cfg`` (a deploy config's ``quantization``): ``l2_norms_in_fp32``
+    (default False: the attention's L2-norm reductions,
+    :func:`_is_l2_norm_part`, are quantized as the rest; True keeps them in
+    fp32). (Restricting the quantizer to convs and linears, as the ONNX
+    Runtime configs do, gave programs ExecuTorch 1.5.1 failed to load.)"""
     import executorch.kernels.quantized  # noqa: F401  int8 kernels
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer, get_symmetric_quantization_config)
     from torchao.quantization.pt2e.quantize_pt2e import (convert_pt2e,
                                                           prepare_pt2e)
+    norms_in_fp32 = (cfg or {}).get('l2_norms_in_fp32', False)
+
+    def quantized(node) -> bool:
+        return not (norms_in_fp32 and _is_l2_norm_part(node))
+
     graph = torch.export.export(module, example, dynamic_shapes=dynamic_shapes,
                                 strict=False).module()
-    prepared = prepare_pt2e(graph, XNNPACKQuantizer().set_global(
-        get_symmetric_quantization_config(is_per_channel=True)))
+    quantizer = XNNPACKQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True))
+    prepared = prepare_pt2e(graph, quantizer.set_filter_function(quantized))
     with torch.no_grad():
         for args in calibration:
             prepared(*args)
@@ -217,18 +243,21 @@ def quantize(module: nn.Module, example: Tuple,
 
 
 def lower(module: nn.Module, example: Tuple, name: str,
-          dynamic_shapes=None, calibration: Optional[List[Tuple]] = None):
+          dynamic_shapes=None, calibration: Optional[List[Tuple]] = None,
+          quantization: Optional[dict] = None):
     """``module`` as an ExecuTorch program with the XNNPACK delegate;
     INT8 (PT2E, XNNPACK's quantizer, per-channel weights) when calibration
-    inputs are given. Fails with the operator's name where the export, the
-    lowering or the runtime lacks one."""
+    inputs are given (``quantization``: :func:`quantize`'s ``cfg``). Fails
+    with the operator's name where the export, the lowering or the runtime
+    lacks one."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import \
         XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
     module = module.eval()
     try:
         if calibration is not None:
-            module = quantize(module, example, calibration, dynamic_shapes)
+            module = quantize(module, example, calibration, dynamic_shapes,
+                              quantization)
         exported = torch.export.export(module, example,
                                        dynamic_shapes=dynamic_shapes,
                                        strict=False)
@@ -279,10 +308,12 @@ def roi_calibration(model, images: Sequence[torch.Tensor], data_samples):
 
 def export_programs(model, scope: str, shapes: Sequence[Tuple[int, int]],
                     work_dir: str, calibration: Optional[List] = None,
-                    data_samples=None) -> str:
+                    data_samples=None, quantization: Optional[dict] = None
+                    ) -> str:
     """Write the programs of ``model`` (deploy form, eval mode) for the
     image ``shapes`` into ``work_dir``, INT8 when ``calibration`` (network
-    inputs) is given; return the manifest's path."""
+    inputs) is given (``quantization``: the deploy config's keys,
+    :func:`quantize`); return the manifest's path."""
     os.makedirs(work_dir, exist_ok=True)
     xnn = for_xnnpack(model).eval()
     manifest = dict(task=scope, precision='int8' if calibration else 'fp32',
@@ -294,7 +325,7 @@ def export_programs(model, scope: str, shapes: Sequence[Tuple[int, int]],
             calib = [(_resized(x, (h, w)), ) for x in calibration] \
                 if calibration else None
             program = lower(module, example, f'{name} {h}x{w}',
-                            calibration=calib)
+                            calibration=calib, quantization=quantization)
             file = f'{name}_{h}x{w}.pte'
             with open(osp.join(work_dir, file), 'wb') as f:
                 f.write(program.buffer)
@@ -312,7 +343,7 @@ def export_programs(model, scope: str, shapes: Sequence[Tuple[int, int]],
         dim = torch.export.Dim(f'rois_{name}', min=1, max=MAX_ROIS[name])
         program = lower(module, example, name, dynamic_shapes={'x': {0: dim}},
                         calibration=roi_calib.get(name) or None
-                        if calibration else None)
+                        if calibration else None, quantization=quantization)
         with open(osp.join(work_dir, f'{name}.pte'), 'wb') as f:
             f.write(program.buffer)
         manifest['rois'][name] = f'{name}.pte'
@@ -441,7 +472,8 @@ class ExecuTorchBackend(DeployBackend):
                 batch_input_shape=(h, w), pad_shape=(h, w)))]
         switch_to_deploy(model)
         return [export_programs(model, scope, shapes, work_dir, calibration,
-                                data_samples)]
+                                data_samples,
+                                self.deploy_cfg.get('quantization'))]
 
     def load(self, files):
         from ..executorch_models import build_executorch_model
