@@ -8,6 +8,7 @@ import functools
 import os
 import re
 import shlex
+import sys
 
 import pytest
 
@@ -95,6 +96,15 @@ def test_recording_appends_a_line(tmp_path, monkeypatch):
     assert got[0]['conditions']['cpu'] == records.cpu_model()
     with pytest.raises(ValueError, match='measured under'):
         records.append('benchmark', {}, {}, source='a note')
+
+
+def test_a_run_from_another_directory_names_the_command_as_docs_do(
+        monkeypatch):
+    script = os.path.join(records.ROOT, 'tools', 'analysis_tools',
+                          'benchmark.py')
+    monkeypatch.setattr(sys, 'argv', [script, 'quantized-backbone'])
+    assert records.conditions()['command'] == \
+        'python tools/analysis_tools/benchmark.py quantized-backbone'
 
 
 # ---------------------------------------------------- figures elsewhere

@@ -314,9 +314,10 @@ def deploy_agreement(records, **_):
         count = figures.get('detections')
         rows.append([cpu, ACCURACY_MODELS[model], name + (
             f' ({variant})' if variant else ''), f"{r['key']['images']}"
+            + ('' if figures.get('cropped', True) else ', uncropped')
             + (f' ({count} detections)' if count is not None else ''),
             ', '.join(f'{what}: {v:.1f}%' for what, v in figures.items()
-                      if what != 'detections'), when(r)])
+                      if what not in ('detections', 'cropped')), when(r)])
     return table(['CPU', 'model', 'runtime', 'images', 'same as PyTorch',
                   'measured'], rows)
 

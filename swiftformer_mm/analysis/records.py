@@ -53,6 +53,15 @@ def _git(*args) -> str:
         return ''
 
 
+def _repo_relative(argv):
+    """``argv`` with a script given by its absolute path inside the
+    repository (a run from another directory) named as the docs name it."""
+    script = argv[0] if argv else ''
+    if os.path.isabs(script) and script.startswith(ROOT + os.sep):
+        return [os.path.relpath(script, ROOT)] + list(argv[1:])
+    return list(argv)
+
+
 def conditions(command=None, threads=None) -> dict:
     """What a figure was measured under."""
     if threads is None:
@@ -68,7 +77,7 @@ def conditions(command=None, threads=None) -> dict:
         commit=_git('rev-parse', '--short', 'HEAD'),
         dirty=bool(_git('status', '--porcelain', '--untracked-files=no')),
         command=command or ' '.join(
-            ['python'] + [shlex.quote(a) for a in sys.argv]),
+            ['python'] + [shlex.quote(a) for a in _repo_relative(sys.argv)]),
         cpu=cpu_model(),
         int8=cpu_int8_class(flags),
         isa=sorted(f for f in ISA_FLAGS if f in flags),

@@ -25,10 +25,10 @@ images are the demo's own, the rest new, never trained on).
 Metrics over a data set can hide what changed image by image, so each
 runtime's predictions are also matched with PyTorch's one by one on the
 first ``--agreement-images`` validation images, each cropped at random to
-an odd size (not the export's): the share of PyTorch's detections scoring
-0.3 or more that the runtime has too (same label, box IoU >= 0.9 and >=
-0.95), of images given the same top-1 label, of pixels given the same
-class.
+an odd size (not the export's; ExecuTorch's static programs: uncropped):
+the share of PyTorch's detections scoring 0.3 or more that the runtime has
+too (same label, box IoU >= 0.9 and >= 0.95), of images given the same
+top-1 label, of pixels given the same class.
 
 ``--quantization KEY=VALUE`` measures an INT8 recipe other than the deploy
 configs' (their ``quantization`` keys, e.g. ``reduce_range=True``);
@@ -123,9 +123,10 @@ def pytorch_metrics(spec, work_dir, options):
     return Runner.from_cfg(cfg).test()
 
 
-def agreement_images(cfg: Config, count: int, seed: int = 0) -> list:
+def agreement_images(cfg: Config, count: int, crop: bool = True,
+                     seed: int = 0) -> list:
     """The first ``count`` images of ``cfg``'s test set (BGR), each cropped
-    at random to 70-100% of its height and width, odd in both."""
+    at random to 70-100% of its height and width, odd in both (``crop``)."""
     init_default_scope(cfg.get('default_scope'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     rng = np.random.RandomState(seed)
@@ -133,6 +134,9 @@ def agreement_images(cfg: Config, count: int, seed: int = 0) -> list:
     for index in range(min(count, len(dataset))):
         image = cv2.imread(dataset.get_data_info(index)['img_path'])
         h, w = image.shape[:2]
+        if not crop:
+            images.append(image)
+            continue
         ch = rng.randint(int(h * .7), h) | 1
         cw = rng.randint(int(w * .7), w) | 1
         y, x = rng.randint(0, h - ch + 1), rng.randint(0, w - cw + 1)
@@ -184,8 +188,9 @@ def main():
             'classifier' and args.val_scale > 1 else {}
         results = {'PyTorch': pytorch_metrics(
             spec, osp.join(WORK, key, 'pytorch'), options)}
-        images = agreement_images(model_config(spec, options),
-                                  args.agreement_images)
+        images = {crop: agreement_images(model_config(spec, options),
+                                         args.agreement_images, crop)
+                  for crop in (True, False)}
         agree = {}
         for runtime in args.runtimes:
             # ExecuTorch programs are static-shape, the others dynamic
@@ -204,12 +209,16 @@ def main():
             results[runtime] = pipeline.evaluate(
                 deploy_cfg, model_config(spec, options), files,
                 osp.join(work, 'test'))
-            if images:
+            # ExecuTorch's programs are for the test set's sizes only
+            crop = not runtime.startswith('executorch')
+            if images[crop]:
                 agree[runtime] = agreement(pipeline.predict_both(
                     deploy_cfg, model_config(spec, options),
-                    spec['checkpoint'], files, images))
+                    spec['checkpoint'], files, images[crop]))
+                agree[runtime]['cropped'] = crop
                 print(f'{runtime}: agreement with PyTorch on '
-                      f'{len(images)} cropped images: {agree[runtime]}',
+                      f'{len(images[crop])} images'
+                      f'{" cropped" if crop else ""}: {agree[runtime]}',
                       flush=True)
         for metric in spec['metrics']:
             ref = results['PyTorch'][metric] * spec['scale']
@@ -220,7 +229,7 @@ def main():
             print(f"| {spec['name']} | {metric} | " + ' | '.join(cells) +
                   ' |', flush=True)
         if args.record:
-            record(key, spec, args, results, agree, len(images))
+            record(key, spec, args, results, agree, len(images[True]))
 
 
 def record(key, spec, args, results, agree, num_images):
