@@ -176,3 +176,11 @@ def test_openvino_roi_align_gives_empty_rois_zero_as_mmcv(tmp_path):
     assert not np.isnan(after).any() and (after[[0, 2]] == 0).all()
     np.testing.assert_allclose(after, mmcv_out, atol=1e-5)
     np.testing.assert_allclose(onnxruntime, mmcv_out, atol=1e-5)
+
+
+def test_an_unknown_int8_weight_type_is_refused_before_quantizing(tmp_path):
+    from swiftformer_mm.export.backends.onnxruntime import quantize
+    from swiftformer_mm.export.errors import DeployError
+    with pytest.raises(DeployError, match=r"weight_type='int4'.*'int8'"):
+        quantize(str(tmp_path / 'missing.onnx'), [],
+                 str(tmp_path / 'out.onnx'), dict(weight_type='int4'))

@@ -81,6 +81,16 @@ def when(record) -> str:
     return f"{c['date'][:10]}{load}{where}"
 
 
+def latest_rows(pairs) -> dict:
+    """``{ident: value}`` of ``(ident, value)`` pairs in record order: the
+    latest value of each ident, in the order of the latest runs."""
+    out = {}
+    for ident, value in pairs:
+        out.pop(ident, None)
+        out[ident] = value
+    return out
+
+
 def table(header, rows) -> str:
     lines = ['| ' + ' | '.join(header) + ' |',
              '|' + '---|' * len(header)]
@@ -276,13 +286,10 @@ def int8_choices(records, **_):
              and 'variant' in r['key']]
     if not found:
         raise FigureError('int8-choices: no record')
-    latest = {}
-    for r in found:
-        k = r['key']
-        ident = (cpu_label(r), k['model'], k['runtime'], k['variant'],
-                 k.get('val_scale', 1))
-        latest.pop(ident, None)  # rows in the order of the latest runs
-        latest[ident] = r
+    latest = latest_rows(
+        ((cpu_label(r), r['key']['model'], r['key']['runtime'],
+          r['key']['variant'], r['key'].get('val_scale', 1)), r)
+        for r in found)
     rows = []
     for (cpu, model, runtime, variant, scale), r in latest.items():
         rows.append([cpu, ACCURACY_MODELS[model] +
@@ -301,13 +308,10 @@ def deploy_agreement(records, **_):
     if not found:
         raise FigureError('deploy-agreement: no record (python tools/'
                           'deployment/deploy_accuracy.py --record)')
-    latest = {}
-    for r in found:
-        k = r['key']
-        for runtime, figures in r['figures'].items():
-            ident = (cpu_label(r), k['model'], runtime, k.get('variant'))
-            latest.pop(ident, None)  # rows in the order of the latest runs
-            latest[ident] = (figures, r)
+    latest = latest_rows(
+        ((cpu_label(r), r['key']['model'], runtime, r['key'].get('variant')),
+         (figures, r))
+        for r in found for runtime, figures in r['figures'].items())
     rows = []
     for (cpu, model, runtime, variant), (figures, r) in latest.items():
         name = RUNTIME_NAMES.get(runtime, runtime)

@@ -6,6 +6,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from mmengine.logging import print_log
 
+from ..errors import DeployError
 from ..onnx import export_task
 from ..quantize import matching, matmuls_as_convs
 from ..task import deployed_preprocessor, deployed_preprocessor_cfg
@@ -51,6 +52,10 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
                                           QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
+    weight_types = {'int8': QuantType.QInt8, 'uint8': QuantType.QUInt8}
+    if cfg.get('weight_type', 'int8') not in weight_types:
+        raise DeployError(f"quantization.weight_type={cfg['weight_type']!r}: "
+                          f"give one of {sorted(weight_types)}")
     pre = out_file.replace('.onnx', '.pre.onnx')
     quant_pre_process(onnx_file, pre, skip_symbolic_shape=True)
     gelus = fuse_gelu(pre, pre) if cfg.get('fuse_gelu', True) else 0
@@ -77,8 +82,7 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
         per_channel=cfg.get('per_channel', True),
         reduce_range=cfg.get('reduce_range', False),
         activation_type=QuantType.QUInt8,
-        weight_type={'int8': QuantType.QInt8, 'uint8': QuantType.QUInt8}[
-            cfg.get('weight_type', 'int8')],
+        weight_type=weight_types[cfg.get('weight_type', 'int8')],
         nodes_to_exclude=ignored or None,
         op_types_to_quantize=cfg.get('op_types'))
     return out_file
