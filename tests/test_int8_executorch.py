@@ -234,6 +234,7 @@ def test_executorch_l2_norms_in_fp32_keeps_them_out_of_int8():
     products by the ``ones`` and ``w_g`` buffers get no Q/DQ, the rest
     does, and the result still computes the attention."""
     from swiftformer_mm.models.blocks import DeployAttention
+    torch.manual_seed(0)  # the weights: the same on every run
     attn = DeployAttention(16).eval()
     torch.nn.init.normal_(attn.w_g)
     module = executorch.XnnpackAttention(attn).eval()
@@ -257,7 +258,14 @@ def test_executorch_l2_norms_in_fp32_keeps_them_out_of_int8():
     # ones (query, key) and w_g buffers; 2 squares among the products
     assert (len(linears), len(kept_linears)) == (7, 4)
     assert len(products) - len(kept_products) == 2
-    # on an input other than the calibration one
+    # On an input other than the calibration one, the INT8 attention still
+    # computes the attention. The bound comes from the distribution over
+    # weight seeds 0-39 (Intel Xeon, AVX-512 VNNI, 2026-12-07): cosine with
+    # fp32 0.9964 to 0.9999 (seed 0: 0.9997), so 0.99 leaves a margin of 6
+    # times the worst seed's distance from 1. The largest error over the
+    # output's scale, which an earlier bound used, spread from 0.03 to 0.22
+    # over the same seeds: no property to assert.
     other = torch.randn(1, 16, 6, 6, generator=torch.Generator().manual_seed(1))
-    scale = module(other).abs().max()
-    assert (kept(other) - module(other)).abs().max() < 0.1 * scale
+    cosine = torch.nn.functional.cosine_similarity(
+        kept(other).flatten(), module(other).flatten(), dim=0)
+    assert cosine > 0.99
