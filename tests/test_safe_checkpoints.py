@@ -32,15 +32,46 @@ def runner_like_checkpoint():
     }
 
 
-def test_runner_checkpoint_loads_with_weights_only(tmp_path):
+@pytest.fixture(params=['torch allow-list', 'restricted pickle module'])
+def loading_path(request, monkeypatch):
+    """Both ways :func:`safe_load` protects a load: torch's own weights_only
+    allow-list, extended (torch >= 2.6), and the restricted pickle module
+    given to ``torch.load`` where torch cannot extend it (torch < 2.6; forced
+    here on a newer torch so that both run on every stack)."""
+    from swiftformer_mm.checkpoint import safe_globals
+    if request.param == 'torch allow-list':
+        if not safe_globals._extensible_weights_only():
+            pytest.skip(f'torch {torch.__version__} has no extensible '
+                        'weights_only allow-list (torch >= 2.6)')
+    else:
+        monkeypatch.setattr(safe_globals, '_extensible_weights_only',
+                            lambda: False)
+    return request.param
+
+
+def test_runner_checkpoint_loads_safely(tmp_path, loading_path):
+    from swiftformer_mm.checkpoint import safe_load
     torch.save(runner_like_checkpoint(), tmp_path / 'iter_8.pth')
-    loaded = torch.load(tmp_path / 'iter_8.pth', weights_only=True)
+    loaded = safe_load(tmp_path / 'iter_8.pth')
     assert loaded['message_hub']['log_scalars']['train/loss'].mean() == \
         pytest.approx(0.375)
     assert loaded['meta']['eta'] == 1.5
+    state, meta = read_state_dict(str(tmp_path / 'iter_8.pth'))
+    assert set(state) == {'weight', 'bias'} and meta['iter'] == 8
     # and mmengine's own loader (used by --resume and load_from)
     from mmengine.runner.checkpoint import _load_checkpoint
     assert 'message_hub' in _load_checkpoint(str(tmp_path / 'iter_8.pth'))
+
+
+def test_torchs_own_weights_only_load_reads_runner_checkpoints(tmp_path):
+    """What mmengine's --resume meets on torch >= 2.6."""
+    from swiftformer_mm.checkpoint import safe_globals
+    if not safe_globals._extensible_weights_only():
+        pytest.skip(f'torch {torch.__version__} loads without weights_only '
+                    'by default')
+    torch.save(runner_like_checkpoint(), tmp_path / 'iter_8.pth')
+    loaded = torch.load(tmp_path / 'iter_8.pth', weights_only=True)
+    assert loaded['meta']['eta'] == 1.5
 
 
 class _GetattrOnAllowedClass:
@@ -63,11 +94,12 @@ class _RunsCode:
 
 @pytest.mark.parametrize('payload', [_GetattrOnAllowedClass, _GetattrOnHistoryBuffer,
                                      _RunsCode])
-def test_crafted_pickles_are_refused(tmp_path, payload):
+def test_crafted_pickles_are_refused(tmp_path, payload, loading_path):
+    from swiftformer_mm.checkpoint import safe_load
     torch.save({'state_dict': {'w': torch.ones(1)}, 'x': payload()},
                tmp_path / 'evil.pth')
     with pytest.raises(Exception) as info:
-        torch.load(tmp_path / 'evil.pth', weights_only=True)
+        safe_load(tmp_path / 'evil.pth')
     assert 'not allowed' in str(info.value) or 'Unsupported global' in str(
         info.value) or 'blocked' in str(info.value)
     with pytest.raises(CheckpointError):
@@ -143,6 +175,7 @@ def test_publish_model_keeps_weights_and_meta_and_hashes_the_name(tmp_path):
     (published, ) = tmp_path.glob('mask_rcnn-*.pth')
     digest = hashlib.sha256(published.read_bytes()).hexdigest()
     assert published.name == f'mask_rcnn-{digest[:8]}.pth'
-    loaded = torch.load(published, weights_only=True)
+    from swiftformer_mm.checkpoint import safe_load
+    loaded = safe_load(published)
     assert set(loaded) == {'meta', 'state_dict'}
     assert loaded['meta']['epoch'] == 1

@@ -10,10 +10,10 @@ from .atomic import AtomicLocalBackend, atomic_write
 from .io import CheckpointError, read_state_dict
 from .layouts import (FORMAT_ATTN_FORMULA, convert_swiftformer_state_dict,
                       detect_format, infer_arch)
-from .safe_globals import allow_openmmlab_checkpoints
+from .safe_globals import allow_openmmlab_checkpoints, safe_load
 
 __all__ = [
     'CheckpointError', 'read_state_dict', 'convert_swiftformer_state_dict',
     'detect_format', 'infer_arch', 'FORMAT_ATTN_FORMULA', 'atomic_write',
-    'AtomicLocalBackend', 'allow_openmmlab_checkpoints'
+    'AtomicLocalBackend', 'allow_openmmlab_checkpoints', 'safe_load'
 ]

@@ -12,6 +12,8 @@ from typing import Dict, Tuple
 
 import torch
 
+from .safe_globals import safe_load
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message says why and what to do."""
@@ -33,10 +35,9 @@ def _read_file(path: str, map_location):
             raise CheckpointError(
                 f'{path} is a safetensors file: pip install safetensors') from e
         return load_file(path, device=str(map_location))
-    # weights_only=True: a checkpoint is data and must never run code. The
-    # classes of OpenMMLab Runner checkpoints are allow-listed at import of
-    # swiftformer_mm (see swiftformer_mm.checkpoint.safe_globals).
-    return torch.load(path, map_location=map_location, weights_only=True)
+    # A checkpoint is data and must never run code: tensors, plain values
+    # and the classes of OpenMMLab Runner checkpoints only, on any torch.
+    return safe_load(path, map_location=map_location)
 
 
 def _unreadable(path: str, error: Exception) -> CheckpointError:

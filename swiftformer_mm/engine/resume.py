@@ -13,6 +13,9 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import IterBasedTrainLoop
 
+from ..checkpoint import safe_load
+
+
 def get_rng_state() -> dict:
     """The states of Python's, numpy's and torch's global generators, as
     tensors and plain Python values (loadable with weights_only=True)."""
@@ -133,7 +136,7 @@ class ExactResumeHook(Hook):
 # ---------------------------------------------------------------------------
 def _loads(path: str):
     try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
+        obj = safe_load(path)
     except Exception as e:  # noqa: BLE001 - any failure means unusable
         lines = [ln for ln in str(e).splitlines() if ln.strip()]
         return f'{type(e).__name__}: {lines[-1] if lines else ""}'

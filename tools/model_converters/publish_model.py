@@ -17,13 +17,13 @@ import os.path as osp
 import torch
 
 import swiftformer_mm  # noqa: F401  (allow-lists Runner checkpoint classes)
-from swiftformer_mm.checkpoint import atomic_write
+from swiftformer_mm.checkpoint import atomic_write, safe_load
 
 
 def publish(in_file: str, out_file: str,
             save_keys=('meta', 'state_dict')) -> str:
     """Write the published checkpoint; return its final path."""
-    checkpoint = torch.load(in_file, map_location='cpu', weights_only=True)
+    checkpoint = safe_load(in_file)
     if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
         raise SystemExit(f'{in_file} is not a checkpoint written by an '
                          'OpenMMLab Runner (no state_dict)')
