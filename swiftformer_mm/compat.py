@@ -3,6 +3,8 @@
 Each says what changed and is applied only where the break is present.
 """
 import importlib
+import importlib.util
+import os
 
 
 def mend_mmpretrain_multimodal() -> bool:
@@ -25,12 +27,23 @@ def mend_mmpretrain_multimodal() -> bool:
         dependency = importlib.import_module('mmpretrain.utils.dependency')
     except ImportError:
         return False
-    if not dependency.WITH_MULTIMODAL:
-        return False
-    try:
-        from transformers.modeling_utils import \
-            apply_chunking_to_forward  # noqa: F401
+    if not dependency.WITH_MULTIMODAL or _has_chunking_helper():
         return False  # the transformers mmpretrain was written for
-    except ImportError:
-        dependency.WITH_MULTIMODAL = False
-        return True
+    dependency.WITH_MULTIMODAL = False
+    return True
+
+
+def _has_chunking_helper() -> bool:
+    """Whether ``transformers.modeling_utils`` still provides
+    ``apply_chunking_to_forward``, read from its source: importing it would
+    take seconds and import torchao (which warns) wherever that is
+    installed, on every ``import swiftformer_mm``."""
+    spec = importlib.util.find_spec('transformers')
+    if spec is None or not spec.submodule_search_locations:
+        return True  # no transformers: mmpretrain's switch is off anyway
+    for folder in spec.submodule_search_locations:
+        path = os.path.join(folder, 'modeling_utils.py')
+        if os.path.isfile(path):
+            with open(path, encoding='utf-8') as f:
+                return 'apply_chunking_to_forward' in f.read()
+    return False

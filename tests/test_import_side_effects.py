@@ -160,3 +160,16 @@ def test_engine_import_and_cpu_amp_change_nothing_but_registrations():
     assert found['checks'] == dict(
         constructed_unchanged=True, nested_same=True,
         outer_kept_after_nested=True, replaced_inside=True, restored=True)
+
+
+#: What only deployment needs: loaded by the functions that deploy, never by
+#: ``import swiftformer_mm`` (seconds of import, and torchao's warnings).
+DEPLOYMENT_MODULES = ('torchao', 'executorch', 'onnx', 'onnxruntime',
+                      'openvino', 'nncf', 'mmdeploy')
+
+
+def test_import_is_quiet_and_loads_no_deployment_runtime(tmp_path):
+    code = ('import sys, swiftformer_mm; print(sorted(m for m in '
+            f'{DEPLOYMENT_MODULES!r} if m in sys.modules))')
+    proc = run((sys.executable, '-c', code), cwd=tmp_path)
+    assert (proc.stdout, proc.stderr) == ('[]\n', '')

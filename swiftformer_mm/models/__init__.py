@@ -19,13 +19,26 @@ __all__ = [
     'switch_to_deploy', 'fuse_state_dict', 'fold_training_weights',
     'is_deploy_state_dict', 'efficient_additive_attention',
     'DeployConvEncoder', 'DeployMlp', 'DeployAttention',
-    'DeploySwiftFormerEncoder', 'DeployDownsample'
+    'DeploySwiftFormerEncoder', 'DeployDownsample', 'SwiftFormerClassifier'
 ]
 
 
-def _register_backbones() -> None:
+def _build_classifier(**kwargs):
+    """Build a :class:`~.classifier.SwiftFormerClassifier`.
+
+    Registered by name in mmpretrain's ``MODELS`` in place of the class, so
+    that ``import swiftformer_mm`` does not import ``mmpretrain.models``
+    (which imports mmdet's models and transformers' BERT: seconds, and
+    torchao with its warnings where that is installed). The class is
+    imported when a config first builds one.
+    """
+    from .classifier import SwiftFormerClassifier
+    return SwiftFormerClassifier(**kwargs)
+
+
+def _register() -> None:
     """Register the backbone in mmdet's, mmseg's and mmpretrain's MODELS
-    registries.
+    registries, and the classifier in mmpretrain's.
 
     Registering in each (rather than in a registry of our own) is what makes
     ``type='SwiftFormer'`` resolve under any of their default scopes, and the
@@ -42,12 +55,17 @@ def _register_backbones() -> None:
             continue
         if registry.module_dict.get('SwiftFormer') is not SwiftFormer:
             registry.register_module(module=SwiftFormer)
+        if registry_module == 'mmpretrain.registry' and registry.module_dict.get(
+                'SwiftFormerClassifier') is not _build_classifier:
+            registry.register_module(name='SwiftFormerClassifier',
+                                     module=_build_classifier)
 
 
-_register_backbones()
+_register()
 
-try:  # the ImageNet classifier, where mmpretrain is installed
-    from .classifier import SwiftFormerClassifier  # noqa: F401
-    __all__.append('SwiftFormerClassifier')
-except ImportError:  # pragma: no cover - mmpretrain is a dependency
-    pass
+
+def __getattr__(name):
+    if name == 'SwiftFormerClassifier':  # imported on first use, see above
+        from .classifier import SwiftFormerClassifier
+        return SwiftFormerClassifier
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

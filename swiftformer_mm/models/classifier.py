@@ -12,12 +12,12 @@ and loaded, or refused with the reason, by the loading path the backbone
 uses too (:mod:`.loading`).
 """
 from mmpretrain.models import ImageClassifier
-from mmpretrain.registry import MODELS
 
 from .loading import load_checkpoint
 
 
-@MODELS.register_module()
+# Registered in mmpretrain's MODELS by swiftformer_mm.models (lazily, so that
+# importing the package does not import mmpretrain.models).
 class SwiftFormerClassifier(ImageClassifier):
     """``ImageClassifier`` whose ``init_cfg=dict(type='Pretrained',
     checkpoint=PATH)`` loads any SwiftFormer classification checkpoint.
