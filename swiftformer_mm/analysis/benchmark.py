@@ -20,12 +20,14 @@ import time
 import torch
 import torch.nn as nn
 
+from ..configs import get_config_path
 from ..models import SwiftFormer, switch_to_deploy
 from .timing import interleaved, machine, parse_size
 from .weights import randomize_
 
-#: The repository root (configs/), for an editable install or a checkout.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+#: Where the swiftformer_mm package is (a child process imports it from
+#: there).
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
@@ -164,8 +166,8 @@ def bench_detector(args):
     from mmdet.structures import DetDataSample
     h, w = parse_size(args.size or '800x1344')
     opts = {'model.test_cfg.rcnn.score_thr': 0.0}
-    sw = _build(os.path.join(ROOT, 'configs/detection/'
-                             f'mask_rcnn_swiftformer_{args.arch}.py'),
+    sw = _build(get_config_path('detection/'
+                                f'mask_rcnn_swiftformer_{args.arch}.py'),
                 'mmdet', dict(opts, **{'model.backbone.init_cfg': None}))
     r50 = _build('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'mmdet',
                  dict(opts, **{'model.backbone.init_cfg': None}))
@@ -207,8 +209,8 @@ def bench_detector(args):
 
 def bench_segmentor(args):
     h, w = parse_size(args.size or '512x512')
-    sw = _build(os.path.join(ROOT, 'configs/segmentation/'
-                             f'semantic_fpn_swiftformer_{args.arch}.py'),
+    sw = _build(get_config_path('segmentation/'
+                                f'semantic_fpn_swiftformer_{args.arch}.py'),
                 'mmseg', {'model.backbone.init_cfg': None})
     r50 = _build('mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py', 'mmseg',
                  {'model.pretrained': None})
@@ -276,7 +278,7 @@ print(json.dumps(dict(base=base, peak=peak)))
 
 
 def measure_memory(arch, batch, h, w, with_cp, device='cpu') -> dict:
-    code = _MEMORY_CHILD.format(root=ROOT, threads=torch.get_num_threads(),
+    code = _MEMORY_CHILD.format(root=PACKAGE_PARENT, threads=torch.get_num_threads(),
                                 device=device, arch=arch, with_cp=with_cp,
                                 batch=batch, h=h, w=w)
     out = subprocess.run([sys.executable, '-c', code], check=True,

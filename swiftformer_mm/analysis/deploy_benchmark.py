@@ -16,12 +16,11 @@ import cv2
 import numpy as np
 import torch
 
+from ..configs import get_config_path
 from ..models import SwiftFormer, switch_to_deploy
 from .timing import interleaved, machine, parse_size
 from .weights import randomize_
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 
 
 def _demo_training_set(task: str, work: str, model_cfg) -> dict:
@@ -61,29 +60,29 @@ def bench_deployed(args):
     from ..export.task import load_configs, task_inputs
     task = args.task or 'segmentor'
     if task == 'classifier':
-        config = f'configs/classification/swiftformer_{args.arch}_in1k.py'
+        config = f'classification/swiftformer_{args.arch}_in1k.py'
         h, w = parse_size(args.size or '224x224')
-        deploy = 'configs/deploy/classification_{}.py'
+        deploy = 'deploy/classification_{}.py'
         options = {}
         scope, name = 'mmpretrain', 'SwiftFormer classifier'
     elif task == 'segmentor':
-        config = f'configs/segmentation/semantic_fpn_swiftformer_{args.arch}.py'
+        config = f'segmentation/semantic_fpn_swiftformer_{args.arch}.py'
         h, w = parse_size(args.size or '512x512')
-        deploy = 'configs/deploy/segmentation_{}.py'
+        deploy = 'deploy/segmentation_{}.py'
         options = {'model.backbone.norm_cfg': dict(type='BN'),
                    'model.decode_head.norm_cfg': dict(type='BN')}
         scope, name = 'mmseg', 'Semantic FPN'
     else:
-        config = f'configs/detection/mask_rcnn_swiftformer_{args.arch}.py'
+        config = f'detection/mask_rcnn_swiftformer_{args.arch}.py'
         h, w = parse_size(args.size or '800x1344')
-        deploy = 'configs/deploy/instance-seg_{}.py'
+        deploy = 'deploy/instance-seg_{}.py'
         # every image carries the maximum 100 detections into the mask
         # head, in PyTorch and in the deployed graph alike
         options = {'model.test_cfg.rcnn.score_thr': 0.0}
         scope, name = 'mmdet', 'Mask R-CNN'
     work = tempfile.mkdtemp(prefix='bench_deployed_')
     options['model.backbone.init_cfg'] = None
-    model_cfg = Config.fromfile(os.path.join(ROOT, config))
+    model_cfg = Config.fromfile(get_config_path(config))
     if any('int8' in b for b in args.backends):
         options.update(_demo_training_set(task, work, model_cfg))
     model_cfg.merge_from_dict(options)
@@ -95,7 +94,7 @@ def bench_deployed(args):
     image = os.path.join(work, 'image.png')
     cv2.imwrite(image, np.random.default_rng(0).integers(
         0, 256, (h, w, 3), dtype=np.uint8))
-    deploy_cfgs = {backend: os.path.join(ROOT, deploy.format(
+    deploy_cfgs = {backend: get_config_path(deploy.format(
         backend if backend.startswith('executorch') else f'{backend}_dynamic'))
         for backend in args.backends}
     with mmdeploy_patched():  # once, around every export and load

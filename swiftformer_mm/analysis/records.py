@@ -29,22 +29,60 @@ import uuid
 
 from ..cpu import ISA_FLAGS, cpu_flags, cpu_int8_class, cpu_model
 
-#: The repository root (docs/records lives there).
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+
+def _is_clone(folder: str) -> bool:
+    return os.path.isdir(os.path.join(folder, 'docs', 'records')) and \
+        os.path.isfile(os.path.join(folder, 'swiftformer_mm', '__init__.py'))
+
+
+def find_repository(start=None):
+    """The swiftformer_mm clone whose docs/records hold the figures: the one
+    this package is imported from (an editable install), else the one
+    ``start`` (default: the working directory) is in; None outside one (an
+    installed wheel run elsewhere)."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    if _is_clone(package_parent):
+        return package_parent
+    folder = os.path.abspath(start or os.getcwd())
+    while True:
+        if _is_clone(folder):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+#: The repository root (docs/records lives there); None outside a clone.
+ROOT = find_repository()
 #: Where records go; ``SWIFTFORMER_MM_RECORDS`` moves them (the tests use a
 #: temporary folder so that running a tool in a test leaves docs/ alone).
 RECORDS_ENV = 'SWIFTFORMER_MM_RECORDS'
 __all__ = ['ISA_FLAGS', 'append', 'conditions', 'cpu_flags', 'cpu_int8_class',
-           'cpu_model', 'load', 'records_dir']
+           'cpu_model', 'find_repository', 'load', 'records_dir']
 
 
 def records_dir() -> str:
-    return os.environ.get(RECORDS_ENV) or os.path.join(ROOT, 'docs',
-                                                       'records')
+    """``$SWIFTFORMER_MM_RECORDS``, else the clone's docs/records.
+
+    Raises:
+        FileNotFoundError: Neither is there (an installed package run outside
+            a clone).
+    """
+    if os.environ.get(RECORDS_ENV):
+        return os.environ[RECORDS_ENV]
+    if ROOT is None:
+        raise FileNotFoundError(
+            'records are figures of the swiftformer_mm repository '
+            '(docs/records/): run from a clone of it, or set '
+            f'{RECORDS_ENV}=FOLDER to write them elsewhere.')
+    return os.path.join(ROOT, 'docs', 'records')
 
 
 def _git(*args) -> str:
+    if ROOT is None:
+        return ''
     try:
         return subprocess.run(['git', '-C', ROOT, *args], check=True,
                               capture_output=True, text=True,
@@ -57,7 +95,7 @@ def _repo_relative(argv):
     """``argv`` with a script given by its absolute path inside the
     repository (a run from another directory) named as the docs name it."""
     script = argv[0] if argv else ''
-    if os.path.isabs(script) and script.startswith(ROOT + os.sep):
+    if ROOT and os.path.isabs(script) and script.startswith(ROOT + os.sep):
         return [os.path.relpath(script, ROOT)] + list(argv[1:])
     return list(argv)
 

@@ -25,7 +25,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from ..configs import mim_dir
+from ..version import __version__
 
 #: Table 3 of the paper (Mask R-CNN 1x on COCO val2017; Semantic FPN 40k on
 #: ADE20K val), per backbone arch.
@@ -39,6 +40,8 @@ PAPER = {
     ('mmseg', 'l1'): {'mIoU': 41.4},
     ('mmseg', 'l3'): {'mIoU': 43.9},
 }
+#: relative to :func:`swiftformer_mm.configs.mim_dir` (the clone's root, or
+#: the installed package's ``.mim/``, which holds the configs and tools too)
 PAPER_CONFIGS = {
     'det': 'configs/detection/mask_rcnn_swiftformer_{arch}.py',
     'seg': 'configs/segmentation/semantic_fpn_swiftformer_{arch}.py',
@@ -54,17 +57,18 @@ METRICS = {
 
 
 def paper_configs(tasks: Sequence[str], archs: Sequence[str]) -> List[str]:
-    return [osp.join(ROOT, PAPER_CONFIGS[t].format(arch=a))
+    return [osp.join(mim_dir(), PAPER_CONFIGS[t].format(arch=a))
             for t in tasks for a in archs]
 
 
 def commit() -> str:
+    """The clone's commit, or the installed package's version."""
     try:
         return subprocess.check_output(
-            ['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
+            ['git', 'rev-parse', '--short', 'HEAD'], cwd=mim_dir(),
             stderr=subprocess.DEVNULL, text=True).strip()
     except (OSError, subprocess.CalledProcessError):
-        return 'unknown'
+        return f'swiftformer_mm {__version__}'
 
 
 def commands(config: str, work_dir: str, launcher: str, gpus: int,
@@ -72,7 +76,7 @@ def commands(config: str, work_dir: str, launcher: str, gpus: int,
     """The train command and a function of the checkpoint giving the test
     command, for one config."""
     opts = ['--cfg-options', *options] if options else []
-    tools = osp.join(ROOT, 'tools')
+    tools = osp.join(mim_dir(), 'tools')
     name = osp.splitext(osp.basename(config))[0]
     if launcher == 'dist':
         train = ['bash', f'{tools}/dist_train.sh', config, str(gpus),
@@ -117,7 +121,7 @@ def launch(configs: Sequence[str], work_root: str, launcher: str = 'dist',
             print(shlex.join(test(osp.join(work_dir, '<last checkpoint>'))))
             continue
         os.makedirs(work_dir, exist_ok=True)
-        record = dict(config=osp.relpath(osp.abspath(config), ROOT),
+        record = dict(config=osp.relpath(osp.abspath(config), mim_dir()),
                       commit=commit(), launcher=launcher,
                       train_command=shlex.join(train),
                       started=time.strftime('%Y-%m-%d %H:%M:%S'))
@@ -171,7 +175,7 @@ def gather_run(work_dir: str) -> Dict[str, object]:
     from .flops import config_figures
     with open(osp.join(work_dir, 'reproduce.json')) as f:
         record = json.load(f)
-    config = osp.join(ROOT, record['config'])
+    config = osp.join(mim_dir(), record['config'])
     cfg = Config.fromfile(config)
     task = cfg.default_scope
     arch = str(cfg.model.backbone.get('arch', '?')).lower()
