@@ -19,6 +19,19 @@ _WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
 torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The lane of an installed (non-editable) package, `bash tools/run_tests.sh
+#: --oldest`: the repository is then never put on a child's import path, so
+#: that children import the wheel as a user's process would.
+INSTALLED = os.environ.get('SWIFTFORMER_MM_TEST_INSTALLED') == '1'
+if INSTALLED:
+    import swiftformer_mm
+    if osp.abspath(swiftformer_mm.__file__).startswith(ROOT + os.sep):
+        raise RuntimeError(
+            f'SWIFTFORMER_MM_TEST_INSTALLED=1 but swiftformer_mm comes from '
+            f'the repository ({swiftformer_mm.__file__}), not from the '
+            'installed wheel: run with PYTHONSAFEPATH=1 (as tools/'
+            'run_tests.sh --oldest does) so that the working directory is '
+            'not put on sys.path.')
 PYTHON = sys.executable
 MIM = osp.join(osp.dirname(PYTHON), 'mim')  # OpenMIM, beside this Python
 
@@ -44,16 +57,19 @@ def run(command, *args, cwd=None, env=None, check=True, timeout=600,
     It runs in ``cwd`` (default: the repository root) with the caller's
     environment plus ``OMP_NUM_THREADS=2`` and ``cwd`` and the repository
     first on ``PYTHONPATH`` (where the tiny test configs put their
-    ``custom_imports`` modules); ``env`` then sets variables over these, and
+    ``custom_imports`` modules; not the repository in the :data:`INSTALLED`
+    lane); ``env`` then sets variables over these, and
     removes those it gives as ``None``. With ``check``, a non-zero exit
     status fails with an ``AssertionError`` that shows the command and the
     tail of its output; running past ``timeout`` seconds always does.
     """
     cwd = str(cwd or ROOT)
+    paths = (cwd, ROOT, os.environ.get('PYTHONPATH'))
+    if INSTALLED:
+        paths = (p for p in paths if p and osp.abspath(p) != ROOT)
     full_env = dict(os.environ, OMP_NUM_THREADS='2',
                     PYTHONPATH=os.pathsep.join(dict.fromkeys(
-                        p for p in (cwd, ROOT, os.environ.get('PYTHONPATH'))
-                        if p)))
+                        p for p in paths if p)))
     for key, value in (env or {}).items():
         if value is None:
             full_env.pop(key, None)

@@ -42,8 +42,8 @@ from swiftformer_mm.export.compare import match_detections
 from test_deployment import STANDARD_OPS, op_types, write_image
 from test_head_families import XS, user_config
 
-# Whole exports: out of the fast lane.
-pytestmark = pytest.mark.slow
+# Whole exports: out of the fast lane; the oldest stack runs them too.
+pytestmark = [pytest.mark.slow, pytest.mark.stacks]
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEPLOY = osp.join(ROOT, 'configs/deploy')

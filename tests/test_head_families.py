@@ -225,6 +225,7 @@ def coco_root(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.stacks
 def test_retinanet_example_trains_with_two_processes(tmp_path, coco_root):
     """tools/dist_train.sh, 2 gloo processes, 4 iterations: no 'parameters
     that were not used in producing loss' at the second."""
@@ -245,6 +246,7 @@ def test_retinanet_example_trains_with_two_processes(tmp_path, coco_root):
 
 
 @pytest.mark.slow
+@pytest.mark.stacks
 def test_users_own_ddp_script_with_fcn(tmp_path):
     """A user's script, launched with torchrun, that wraps an FCN
     (decode head reads level 3 only) in mmengine's MMDistributedDataParallel

@@ -43,6 +43,7 @@ ENTRIES = {  # command, kill switch, last iteration trained before the kill
 
 @pytest.mark.parametrize('entry', sorted(ENTRIES))
 @pytest.mark.slow
+@pytest.mark.stacks
 def test_killed_and_resumed_run_matches_uninterrupted(entry, det_setup,
                                                       uninterrupted, tmp_path):
     tmp, cfg = det_setup

@@ -25,8 +25,9 @@ from conftest import (DEMO_CLASSIFIER, MIM, ROOT, run,
                       write_demo_classifier)
 from swiftformer_mm.demo_data import ade, coco
 
-# Whole exports, trainings or tool runs: out of the fast lane.
-pytestmark = pytest.mark.slow
+# Whole exports, trainings or tool runs: out of the fast lane; the oldest
+# stack runs them too.
+pytestmark = [pytest.mark.slow, pytest.mark.stacks]
 
 DET_DEMO = osp.join(ROOT, 'configs/detection/mask_rcnn_swiftformer_xs_demo.py')
 SEG_DEMO = osp.join(ROOT,

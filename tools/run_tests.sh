@@ -6,6 +6,12 @@
 #   bash tools/run_tests.sh --fast     # the development lane: no test marked
 #                                      # slow (whole trainings, exports of
 #                                      # every family, subprocess tools)
+#   bash tools/run_tests.sh --oldest   # the oldest supported stack (torch 2.1,
+#                                      # mmcv 2.1.0, numpy 1.26) in
+#                                      # .venv-oldest/, this package installed
+#                                      # there as a wheel: the fast lane plus
+#                                      # the tests marked `stacks` (deployment
+#                                      # families, resume, DDP, entry points)
 #   RECORD=1 bash tools/run_tests.sh   # also append the suite's time and
 #                                      # counts to docs/records/suite.jsonl
 #   RECORD_PARITY=1 bash tools/run_tests.sh -k deploy_families
@@ -13,20 +19,31 @@
 #                                      # comparison (docs/records/parity.jsonl)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/tools/setup_env.sh"
 cd "$ROOT"
-PY="$ROOT/.venv/bin/python"
 # One pytest worker per core (pytest-xdist), each file on one worker so that
 # a file's shared fixtures are built once; tests/conftest.py gives each
 # worker its share of the cores. PYTEST_WORKERS=0 runs in this process.
 WORKERS="${PYTEST_WORKERS:-$(nproc)}"
 LANE="everything"
 SELECT=()
+STACK=newest
+PY="$ROOT/.venv/bin/python"
 if [[ "${1:-}" == "--fast" ]]; then
   shift
   LANE="fast"
   SELECT=(-m "not slow")
+elif [[ "${1:-}" == "--oldest" ]]; then
+  shift
+  LANE="oldest"
+  SELECT=(-m "not slow or stacks")
+  STACK=oldest
+  PY="$ROOT/.venv-oldest/bin/python"
+  # the tests use the installed wheel, not the tree (tests/conftest.py):
+  # PYTHONSAFEPATH keeps the working directory (the repository) off every
+  # Python's sys.path, the workers' and the tools' too
+  export SWIFTFORMER_MM_TEST_INSTALLED=1 PYTHONSAFEPATH=1
 fi
+STACK=$STACK bash "$ROOT/tools/setup_env.sh"
 if [[ "${RECORD:-0}" != 1 ]]; then
   exec "$PY" -m pytest -n "$WORKERS" --dist loadfile "${SELECT[@]}" "$@"
 fi
@@ -46,6 +63,7 @@ PYEOF
 )"
 # shellcheck disable=SC2086
 "$PY" -m swiftformer_mm.analysis.records suite "lane=$LANE" "args=$*" \
-  "workers=$WORKERS" --figure seconds=$seconds $counts \
-  --command "RECORD=1 bash tools/run_tests.sh$([[ $LANE == fast ]] && echo ' --fast') $*"
+  "workers=$WORKERS" "stack=$STACK" "torch=$("$PY" -c 'import torch; print(torch.__version__)')" \
+  --figure seconds=$seconds $counts \
+  --command "RECORD=1 bash tools/run_tests.sh$([[ $LANE != everything ]] && echo " --$LANE") $*"
 exit $status

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Install the whole stack into .venv/ at the repository root.
+# Install a whole stack into a virtual environment at the repository root.
 #
-#   bash tools/setup_env.sh          # idempotent: seconds when nothing changed
-#   RECORD=1 bash tools/setup_env.sh # also append its time to docs/records/setup.jsonl
+#   bash tools/setup_env.sh              # the newest stack in .venv/ (torch 2.13,
+#                                        # ExecuTorch), this package editable
+#   STACK=oldest bash tools/setup_env.sh # the oldest supported stack in
+#                                        # .venv-oldest/ (torch 2.1, mmcv 2.1.0,
+#                                        # numpy 1.26), this package as a wheel
+#   RECORD=1 bash tools/setup_env.sh     # also append its time to docs/records/setup.jsonl
+#
+# Idempotent: seconds when nothing changed (the oldest stack always rebuilds
+# and reinstalls this package's wheel, about 20 s, so it runs the code of the
+# working tree).
 #
 # What it does, and why each step is the way it is (see the README's "Installation" section):
 #   * torch/torchvision come from the standard PyPI wheels. Some machines point
@@ -14,12 +22,21 @@
 #     source; it is built once with its compiled ops (RoIAlign, nms, ...) and the
 #     wheel is cached under ~/.cache/swiftformer_mm keyed by torch version and
 #     CUDA flavour, because pip's own cache ignores what it was built against.
-#   * Everything is pinned by requirements/constraints.txt.
+#   * Everything is pinned by requirements/constraints.txt (newest) or
+#     requirements/constraints-oldest.txt (oldest).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${SWIFTFORMER_MM_VENV:-$ROOT/.venv}"
-CONSTRAINTS="$ROOT/requirements/constraints.txt"
+STACK="${STACK:-newest}"
+case "$STACK" in
+  newest) VENV="${SWIFTFORMER_MM_VENV:-$ROOT/.venv}"
+          CONSTRAINTS="$ROOT/requirements/constraints.txt"
+          CHECK_IMPORTS="mmcv.ops, mmdet, mmseg, mmpretrain, mmdeploy, openvino, nncf, executorch.runtime, timm, mim, seaborn, swiftformer_mm" ;;
+  oldest) VENV="${SWIFTFORMER_MM_VENV:-$ROOT/.venv-oldest}"
+          CONSTRAINTS="$ROOT/requirements/constraints-oldest.txt"
+          CHECK_IMPORTS="mmcv.ops, mmdet, mmseg, mmpretrain, mmdeploy, openvino, nncf, timm, mim" ;;
+  *) echo "[setup] STACK must be newest or oldest, not '$STACK'" >&2; exit 2 ;;
+esac
 PYTHON_BIN="${PYTHON:-python3}"
 export PIP_FIND_LINKS=" "
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -30,9 +47,29 @@ stamp_of() {
 STAMP="$(stamp_of)"
 STAMP_FILE="$VENV/.swiftformer_mm_stamp"
 
+# This package as a wheel, built from the working tree (in a fresh build/
+# folder: setuptools never deletes a stale file there) and installed without
+# touching anything else (the oldest stack: as users install it).
+build_project_wheel() {
+  local dist="$VENV/dist"
+  rm -rf "$dist" "$ROOT/build" && mkdir -p "$dist"
+  "$VENV/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation \
+    "$ROOT" -w "$dist"
+  rm -rf "$ROOT/build"
+}
+install_project_wheel() {
+  build_project_wheel
+  "$VENV/bin/python" -m pip install --quiet --no-deps --force-reinstall \
+    "$VENV"/dist/swiftformer_mm-*.whl
+}
+
 if [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] &&
-   "$VENV/bin/python" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, mmdeploy, openvino, nncf, executorch.runtime, timm, mim, seaborn, swiftformer_mm" 2>/dev/null; then
-  echo "[setup] environment in $VENV is up to date"
+   "$VENV/bin/python" -c "import $CHECK_IMPORTS" 2>/dev/null; then
+  if [[ "$STACK" == oldest ]]; then
+    install_project_wheel
+    "$VENV/bin/python" -c "import swiftformer_mm"
+  fi
+  echo "[setup] environment in $VENV ($STACK stack) is up to date"
   exit 0
 fi
 
@@ -75,8 +112,32 @@ fi
 pip_install --no-deps "$WHEEL_DIR"/mmcv-2.1.0-*.whl
 pip_install "$WHEEL_DIR"/mmcv-2.1.0-*.whl   # its pure-python requirements
 
-echo "[setup] OpenMMLab, timm and swiftformer_mm (editable, with test extras)"
-pip_install -e "$ROOT[tests]"
+if [[ "$STACK" == newest ]]; then
+  echo "[setup] OpenMMLab, timm and swiftformer_mm (editable, with test extras)"
+  pip_install -e "$ROOT[tests]"
+else
+  # As in a user's environment: the OpenMMLab stack first, then this
+  # package's wheel, which must change neither torch nor mmcv (pip's own
+  # dry run says what it would install; tests/test_wheel.py reads it).
+  echo "[setup] OpenMMLab (as a user's environment has it)"
+  pip_install mmengine mmdet mmsegmentation mmpretrain numpy
+  echo "[setup] swiftformer_mm as a wheel: what pip would install"
+  build_project_wheel
+  "$PY" -m pip install --dry-run --quiet --report "$VENV/dist/dry-run.json" \
+    "$VENV"/dist/swiftformer_mm-*.whl
+  "$PY" - "$VENV/dist/dry-run.json" <<'PYEOF'
+import json, sys
+would = [f"{i['metadata']['name']} {i['metadata']['version']}"
+         for i in json.load(open(sys.argv[1]))['install']]
+print('[setup] pip install swiftformer_mm would install:', ', '.join(would))
+changed = [w for w in would if w.split()[0].lower() in
+           ('torch', 'torchvision', 'mmcv', 'numpy', 'mmengine', 'mmdet',
+            'mmsegmentation', 'mmpretrain')]
+sys.exit(f'[setup] installing swiftformer_mm would change {changed}: '
+         "fix setup.py's install_requires" if changed else 0)
+PYEOF
+  pip_install "$(ls "$VENV"/dist/swiftformer_mm-*.whl)[tests]"
+fi
 
 # Deployment: mmdeploy without its declared dependencies, which pin
 # protobuf<=3.20.2 and so would downgrade onnx and break onnxruntime (it needs
@@ -99,16 +160,20 @@ pip_install tabulate pandas seaborn "click<9.1"
 # declares coremltools, hydra, pytorch-tokenizers, test tools, ... for its
 # LLM and CoreML paths, while exporting to XNNPACK and running a .pte needs
 # only flatbuffers and ruamel.yaml (plus sympy, pandas, ... that are here).
-echo "[setup] NNCF, ExecuTorch"
+echo "[setup] NNCF"
 pip_install nncf
-pip_install --no-deps executorch torchao
-pip_install flatbuffers ruamel.yaml
+if [[ "$STACK" == newest ]]; then  # ExecuTorch 1.5 is built against torch 2.13
+  echo "[setup] ExecuTorch"
+  pip_install --no-deps executorch torchao
+  pip_install flatbuffers ruamel.yaml
+fi
 
 "$PY" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, timm, swiftformer_mm; print('[setup] ok: torch', __import__('torch').__version__, 'mmcv', mmcv.__version__, 'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__, 'mmpretrain', mmpretrain.__version__)"
 echo "$STAMP" > "$STAMP_FILE"
 echo "[setup] done in $(( $(date +%s) - start )) s"
 if [[ "${RECORD:-0}" == 1 ]]; then
-  "$PY" -m swiftformer_mm.analysis.records setup "venv_existed=$VENV_EXISTED" \
-    "mmcv_built=$MMCV_BUILT" --figure "seconds=$(( $(date +%s) - start ))" \
-    --command "RECORD=1 bash tools/setup_env.sh"
+  "$PY" -m swiftformer_mm.analysis.records setup \
+    "stack=$STACK" "venv_existed=$VENV_EXISTED" "mmcv_built=$MMCV_BUILT" \
+    --figure "seconds=$(( $(date +%s) - start ))" \
+    --command "$([[ $STACK == oldest ]] && echo 'STACK=oldest ')RECORD=1 bash tools/setup_env.sh"
 fi
