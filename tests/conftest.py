@@ -25,7 +25,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 INSTALLED = os.environ.get('SWIFTFORMER_MM_TEST_INSTALLED') == '1'
 if INSTALLED:
     import swiftformer_mm
-    if osp.abspath(swiftformer_mm.__file__).startswith(ROOT + os.sep):
+    if osp.dirname(osp.abspath(swiftformer_mm.__file__)) == osp.join(
+            ROOT, 'swiftformer_mm'):
         raise RuntimeError(
             f'SWIFTFORMER_MM_TEST_INSTALLED=1 but swiftformer_mm comes from '
             f'the repository ({swiftformer_mm.__file__}), not from the '

@@ -137,6 +137,9 @@ sys.exit(f'[setup] installing swiftformer_mm would change {changed}: '
          "fix setup.py's install_requires" if changed else 0)
 PYEOF
   pip_install "$(ls "$VENV"/dist/swiftformer_mm-*.whl)[tests]"
+  # the same version may be installed already: this tree's files replace it
+  "$PY" -m pip install --quiet --no-deps --force-reinstall \
+    "$VENV"/dist/swiftformer_mm-*.whl
 fi
 
 # Deployment: mmdeploy without its declared dependencies, which pin
