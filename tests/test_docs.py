@@ -429,3 +429,32 @@ def test_a_file_that_does_not_exist_is_caught():
                'See `docs/nowhere.md` and `models/fusion.py`.\n')
     assert files_named_missing(planted, 'README.md') == ['demo.jpg',
                                                          'docs/nowhere.md']
+
+
+# -------------------------------------------------------------- model zoo
+def test_model_index_lists_every_metafile_and_each_model_has_its_config():
+    import yaml
+    with open(os.path.join(ROOT, 'model-index.yml')) as f:
+        index = yaml.safe_load(f)
+    assert sorted(index['Import']) == sorted(doc_tables.METAFILES.values())
+    names = []
+    for task in doc_tables.METAFILES:
+        meta = doc_tables.load_metafile(task)
+        collections = {c['Name'] for c in meta['Collections']}
+        for m in meta['Models']:
+            names.append(m['Name'])
+            assert m['In Collection'] in collections, m['Name']
+            assert os.path.exists(os.path.join(ROOT, m['Config'])), m
+            assert os.path.basename(m['Config']) == m['Name'] + '.py'
+            # no trained weights exist: no download may be promised
+            assert 'Weights' not in m, m['Name']
+    assert len(names) == len(set(names))
+
+
+def test_metafile_figures_that_differ_from_the_records_are_caught(
+        monkeypatch):
+    meta = doc_tables.load_metafile('segmentation')
+    meta['Models'][0]['Metadata']['Parameters'] += 1
+    monkeypatch.setattr(doc_tables, 'load_metafile', lambda task: meta)
+    with pytest.raises(doc_tables.FigureError, match='Parameters'):
+        doc_tables.model_zoo(records.load(), task='segmentation')
