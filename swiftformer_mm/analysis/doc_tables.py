@@ -485,10 +485,14 @@ def deployed(records, task='segmentor', arch='l1', **_):
                 pair(e[net] for e, _ in ratios) if has_net else '',
                 pair(f[net] for _, f in ratios) if net in ratios[0][1]
                 and all(net in f for _, f in ratios) else ''])
-    return table(['CPU', 'threads / batch', 'runtime',
-                  'end to end, ms per image', 'vs PyTorch eager',
-                  'INT8 vs fp32, same runtime', 'network only, ms',
-                  'network only vs eager', 'network INT8 vs fp32'], rows) + \
+    header = ['CPU', 'threads / batch', 'runtime', 'end to end, ms per image',
+              'vs PyTorch eager', 'INT8 vs fp32, same runtime',
+              'network only, ms', 'network only vs eager',
+              'network INT8 vs fp32']
+    keep = [i for i in range(len(header)) if i < 6 or any(
+        row[i] for row in rows)]  # no network-only columns without figures
+    return table([header[i] for i in keep],
+                 [[row[i] for i in keep] for row in rows]) + \
         '\n\nRuns (run 1 / run 2; ms: median per image of each run, "not ' \
         'recorded" for runs transcribed with their ratios only):\n' + \
         runs_note(runs)
