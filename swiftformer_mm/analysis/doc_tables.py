@@ -60,11 +60,23 @@ def cpu_identity(record) -> tuple:
     c = record['conditions']
     name = re.sub(r'\([^)]*\)', '', c['cpu']).split(',')[0]
     return (re.sub(r'\s+', ' ', name).strip().lower(), c['int8'],
-            tuple(sorted(c.get('isa', ()))))
+            tuple(sorted(c.get('isa', ()))), _family(c))
+
+
+def _family(conditions) -> str:
+    """``'family F model M'`` where a record has them (``lscpu``'s CPU
+    family and model tell apart CPUs that KVM names alike), else ``''``."""
+    if conditions.get('cpu_family') is None:
+        return ''
+    return (f"family {conditions['cpu_family']} model "
+            f"{conditions.get('cpu_model_number', '?')}")
 
 
 def cpu_label(record) -> str:
-    return f"{cpu_name(record)} ({record['conditions']['int8']})"
+    c = record['conditions']
+    family = _family(c)
+    return (f"{cpu_name(record)}{', ' + family if family else ''} "
+            f"({c['int8']})")
 
 
 def cpu_label_problems(records, label=None) -> list:
