@@ -458,3 +458,43 @@ def test_metafile_figures_that_differ_from_the_records_are_caught(
     monkeypatch.setattr(doc_tables, 'load_metafile', lambda task: meta)
     with pytest.raises(doc_tables.FigureError, match='Parameters'):
         doc_tables.model_zoo(records.load(), task='segmentation')
+
+
+def _slug(heading):
+    """GitHub's anchor of a heading."""
+    text = re.sub(r'[^\w\- ]', '', heading.strip().lower())
+    return text.replace(' ', '-')
+
+
+def broken_links(text, doc, root=ROOT):
+    """Links to a repository file or one of its headings that lead
+    nowhere."""
+    bad = []
+    for target in re.findall(r'\]\(([^)\s]+)\)', text):
+        if re.match(r'\w+://', target):
+            continue
+        path, _, anchor = target.partition('#')
+        file = os.path.normpath(os.path.join(root, os.path.dirname(doc),
+                                             path)) if path else \
+            os.path.join(root, doc)
+        if not os.path.exists(file):
+            bad.append(target)
+            continue
+        if anchor and file.endswith('.md'):
+            with open(file) as f:
+                heads = {_slug(h) for h in re.findall(r'^#+ (.*)$', f.read(),
+                                                      re.M)}
+            if anchor not in heads:
+                bad.append(target)
+    return bad
+
+
+@pytest.mark.parametrize('doc', doc_tables.DOCUMENTS)
+def test_links_lead_somewhere(doc):
+    assert not broken_links(read(doc), doc)
+
+
+def test_a_broken_link_is_caught():
+    assert broken_links('[a](docs/demo.md#no-such-part) [b](docs/none.md) '
+                        '[c](docs/demo.md#pictures)', 'README.md') == [
+        'docs/demo.md#no-such-part', 'docs/none.md']
