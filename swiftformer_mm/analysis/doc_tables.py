@@ -26,7 +26,9 @@ from . import records as rec
 
 #: Documents with generated tables, relative to the repository root.
 DOCUMENTS = ('README.md', 'docs/benchmarks.md', 'docs/classification.md',
-             'docs/deployment.md', 'docs/detection.md', 'docs/reliability.md',
+             'docs/demo.md', 'docs/deployment.md', 'docs/detection.md',
+             'docs/development.md', 'docs/installation.md',
+             'docs/model_zoo.md', 'docs/reliability.md',
              'docs/segmentation.md')
 MARKER = re.compile(r'^<!-- table:(?P<name>[\w-]+)(?P<args>[^>]*?) -->\n'
                     r'(?P<body>.*?)^<!-- /table -->$', re.M | re.S)
@@ -39,10 +41,54 @@ class FigureError(ValueError):
 
 
 # ----------------------------------------------------------------- helpers
+def cpu_name(record) -> str:
+    """The CPU's model name as the tools record it (``/proc/cpuinfo``), without
+    trademark signs and without a qualifier a person added after a comma when
+    transcribing a figure (``'AMD EPYC, Zen 3'`` is ``'AMD EPYC'``: under KVM
+    the tools see only the name, so a qualifier no tool can check would make
+    one CPU look like two)."""
+    name = re.sub(r'\((R|TM)\)', '', record['conditions']['cpu'])
+    name = name.split(',')[0]
+    return re.sub(r'\s+', ' ', name).strip()
+
+
+def cpu_identity(record) -> tuple:
+    """What tells two CPUs apart in a record: the model name (trademarks,
+    hand-added qualifiers and parenthesised remarks left out), the INT8 class
+    and the instruction-set flags. Records with one identity must get one
+    :func:`cpu_label`."""
+    c = record['conditions']
+    name = re.sub(r'\([^)]*\)', '', c['cpu']).split(',')[0]
+    return (re.sub(r'\s+', ' ', name).strip().lower(), c['int8'],
+            tuple(sorted(c.get('isa', ()))), _family(c))
+
+
+def _family(conditions) -> str:
+    """``'family F model M'`` where a record has them (``lscpu``'s CPU
+    family and model tell apart CPUs that KVM names alike), else ``''``."""
+    if conditions.get('cpu_family') is None:
+        return ''
+    return (f"family {conditions['cpu_family']} model "
+            f"{conditions.get('cpu_model_number', '?')}")
+
+
 def cpu_label(record) -> str:
     c = record['conditions']
-    name = re.sub(r'\((R|TM)\)', '', c['cpu']).replace('  ', ' ').strip()
-    return f"{name} ({c['int8']})"
+    family = _family(c)
+    return (f"{cpu_name(record)}{', ' + family if family else ''} "
+            f"({c['int8']})")
+
+
+def cpu_label_problems(records, label=None) -> list:
+    """``'one CPU, N labels: ...'`` for each CPU identity (:func:`cpu_identity`)
+    whose records get more than one label."""
+    label = label or cpu_label
+    seen = {}
+    for r in records:
+        seen.setdefault(cpu_identity(r), set()).add(label(r))
+    return [f'one CPU {ident[0]!r} ({ident[1]}), {len(names)} labels: '
+            + ' / '.join(sorted(names))
+            for ident, names in seen.items() if len(names) > 1]
 
 
 def select(records, kind, **key):
@@ -397,8 +443,31 @@ def _ratios(record, eager='PyTorch eager'):
     return eager_ratio, fp32
 
 
+def _ms(record, name) -> str:
+    """The median milliseconds per image of ``name`` in a speed run, or
+    ``'-'`` for a run transcribed before records kept the medians."""
+    t = record['figures'].get('per_image_ms', {}).get(name)
+    if t is None:
+        return '-'
+    return f'{t:.0f}' if t >= 100 else f'{t:.1f}'
+
+
+def _setting(record) -> str:
+    """Threads and batch of a speed run, as the tables show them."""
+    batch = record['key'].get('batch', [1])
+    batch = '/'.join(map(str, batch)) if isinstance(batch, list) else batch
+    return f"{record['conditions']['threads']} / {batch}"
+
+
+def _ms_pair(rs, name) -> str:
+    cells = [_ms(r, name) for r in rs]
+    return 'not recorded' if set(cells) == {'-'} else ' / '.join(cells)
+
+
 def deployed(records, task='segmentor', arch='l1', **_):
-    """Deployed speed (``benchmark.py deployed``), two runs per CPU."""
+    """Deployed speed (``benchmark.py deployed``), two runs per CPU: the
+    median milliseconds per image of each run beside the ratios computed
+    from them."""
     found = [r for r in select(records, 'benchmark', mode='deployed',
                                task=task, arch=arch)]
     runs = speed_runs(found, f'deployed {task} {arch}')
@@ -407,28 +476,45 @@ def deployed(records, task='segmentor', arch='l1', **_):
         ratios = [_ratios(r) for r in rs]
         names = [n for n in ratios[0][0] if not n.endswith('network only')
                  and all(n in e for e, _ in ratios)]
+        setting = ', '.join(sorted({_setting(r) for r in rs}))
+        eager, eager_net = 'PyTorch eager', 'PyTorch eager, network only'
+        if any('per_image_ms' in r['figures'] for r in rs):
+            rows.append([cpu, setting, eager, _ms_pair(rs, eager),
+                         'reference',
+                         '', _ms_pair(rs, eager_net) if any(
+                             eager_net in r['figures'].get('per_image_ms', {})
+                             for r in rs) else '', '', ''])
         for name in names:
             net = f'{name}, network only'
+            has_net = net in ratios[0][0] and all(net in e for e, _ in ratios)
             rows.append([
-                cpu, RUNTIME_NAMES.get(name, name),
+                cpu, setting, RUNTIME_NAMES.get(name, name),
+                _ms_pair(rs, name),
                 pair(e[name] for e, _ in ratios),
                 pair(f[name] for _, f in ratios) if name in ratios[0][1]
                 else '',
-                pair(e[net] for e, _ in ratios) if net in ratios[0][0]
-                and all(net in e for e, _ in ratios) else '',
+                _ms_pair(rs, net) if has_net else '',
+                pair(e[net] for e, _ in ratios) if has_net else '',
                 pair(f[net] for _, f in ratios) if net in ratios[0][1]
                 and all(net in f for _, f in ratios) else ''])
-    return table(['CPU', 'runtime', 'end to end vs PyTorch eager',
-                  'INT8 vs fp32, same runtime', 'network only vs eager',
-                  'network INT8 vs fp32'], rows) + '\n\nRuns (run 1 / run 2):\n' \
-        + runs_note(runs)
+    header = ['CPU', 'threads / batch', 'runtime', 'end to end, ms per image',
+              'vs PyTorch eager', 'INT8 vs fp32, same runtime',
+              'network only, ms', 'network only vs eager',
+              'network INT8 vs fp32']
+    keep = [i for i in range(len(header)) if i < 6 or any(
+        row[i] for row in rows)]  # no network-only columns without figures
+    return table([header[i] for i in keep],
+                 [[row[i] for i in keep] for row in rows]) + \
+        '\n\nRuns (run 1 / run 2; ms: median per image of each run, "not ' \
+        'recorded" for runs transcribed with their ratios only):\n' + \
+        runs_note(runs)
 
 
 def quantized_backbone(records, arch='l1', runtimes='onnxruntime,openvino',
                        **_):
     """The backbone alone, fp32 and INT8 recipes (``quantized-backbone``) in
     ``runtimes`` (records before the key existed timed ONNX Runtime and
-    OpenVINO)."""
+    OpenVINO), with the median milliseconds per image of each run."""
     found = [r for r in select(records, 'benchmark', mode='quantized-backbone',
                                arch=arch)
              if r['key'].get('runtimes', ['onnxruntime', 'openvino'])
@@ -437,16 +523,25 @@ def quantized_backbone(records, arch='l1', runtimes='onnxruntime,openvino',
     rows = []
     for cpu, rs in runs.items():
         ratios = [_ratios(r, 'PyTorch eager (deploy form)') for r in rs]
+        setting = ', '.join(sorted({_setting(r) for r in rs}))
+        if any('per_image_ms' in r['figures'] for r in rs):
+            rows.append([cpu, setting, 'PyTorch eager (deploy form)',
+                         _ms_pair(rs, 'PyTorch eager (deploy form)'),
+                         'reference', ''])
         for name in ratios[0][0]:
             runtime, _, variant = name.partition(' (')
-            rows.append([cpu, RUNTIME_NAMES.get(runtime, runtime)
+            rows.append([cpu, setting, RUNTIME_NAMES.get(runtime, runtime)
                          + (f' ({variant}' if variant else ''),
+                         _ms_pair(rs, name),
                          pair(e[name] for e, _ in ratios),
                          pair(f[name] for _, f in ratios)
                          if name in ratios[0][1] else ''])
-    return table(['CPU', 'runtime', 'vs PyTorch (deploy form)',
-                  'INT8 vs fp32, same runtime'], rows) + \
-        '\n\nRuns (run 1 / run 2):\n' + runs_note(runs)
+    return table(['CPU', 'threads / batch', 'runtime', 'ms per image',
+                  'vs PyTorch (deploy form)', 'INT8 vs fp32, same runtime'],
+                 rows) + \
+        '\n\nRuns (run 1 / run 2; ms: median per image of each run, "not ' \
+        'recorded" for runs transcribed with their ratios only):\n' + \
+        runs_note(runs)
 
 
 def backbone(records, sizes='224x224', arch='l1', **_):
@@ -595,6 +690,106 @@ def flops_dense(records, **_):
                   'backbone + neck', 'whole model (tensor mode)'], rows)
 
 
+# -------------------------------------------------------------- model zoo
+#: Model-zoo metafiles (mmdet's schema), relative to the repository root.
+METAFILES = {'detection': 'configs/detection/metafile.yml',
+             'segmentation': 'configs/segmentation/metafile.yml',
+             'classification': 'configs/classification/metafile.yml'}
+#: Input size of the Parameters / FLOPs figures of each task.
+ZOO_SHAPES = {'detection': [800, 1344], 'segmentation': [512, 512],
+              'classification': [224, 224]}
+
+
+def load_metafile(task, root=None) -> dict:
+    import yaml
+    with open(os.path.join(root or rec.ROOT, METAFILES[task])) as f:
+        return yaml.safe_load(f)
+
+
+def zoo_figures(records, task, config) -> tuple:
+    """``(parameters, FLOPs, record)`` of ``config`` as the latest
+    ``get_flops.py --record`` gives them: the whole model (tensor mode) for
+    a detection or segmentation config, the classifier with both heads for
+    a classification config; FLOPs are multiply-adds."""
+    shape = ZOO_SHAPES[task]
+    if task == 'classification':
+        arch = re.search(r'swiftformer_(\w+?)_in1k', config).group(1)
+        found = [r for r in select(records, 'flops', shape=shape,
+                                   deploy=False) if 'archs' in r['key']
+                 and arch in r['figures']]
+        if not found:
+            raise FigureError(f'model-zoo: no FLOPs record of {arch} '
+                              '(python tools/analysis_tools/get_flops.py '
+                              '--record)')
+        f = found[-1]['figures'][arch]
+        return f['cls_params'], round(f['gmacs'] * 1e9), found[-1]
+    found = [r for r in select(records, 'flops', config=config, shape=shape,
+                               deploy=False)
+             if not r['key'].get('cfg_options')]
+    if not found:
+        raise FigureError(
+            f'model-zoo: no FLOPs record of {config} (python tools/'
+            f'analysis_tools/get_flops.py --config {config} --record)')
+    f = found[-1]['figures']['whole model (tensor mode)']
+    return f['params'], round(f['gmacs'] * 1e9), found[-1]
+
+
+def _train_command(task, config):
+    if task == 'classification':
+        return (f'`python tools/test.py {config} '
+                'checkpoints/SwiftFormer_' +
+                re.search(r'swiftformer_(\w+?)_in1k', config).group(1).upper()
+                + '.pth`')
+    return f'`bash tools/dist_train.sh {config} 8`'
+
+
+def model_zoo(records, task='detection', link='', **_):
+    """The model zoo of one task, from its metafile (``configs/TASK/
+    metafile.yml``, the file ``mim search`` reads): config, backbone,
+    ImageNet file, schedule, the paper's figures, parameters and FLOPs
+    (checked against the FLOPs records), status, and the command that
+    reproduces it. ``link`` prefixes the config links (``../`` in docs/)."""
+    meta = load_metafile(task)
+    rows = []
+    for m in meta['Models']:
+        md, config = m['Metadata'], m['Config']
+        params, flops, r = zoo_figures(records, task, config)
+        if (md.get('Parameters'), md.get('FLOPs')) != (params, flops):
+            raise FigureError(
+                f"model-zoo: {METAFILES[task]} gives {m['Name']} "
+                f"Parameters {md.get('Parameters')} FLOPs {md.get('FLOPs')}, "
+                f'the record {r["run"]} {params} / {flops}')
+        metrics = {}
+        for res in m.get('Results') or []:
+            metrics.update(res['Metrics'])
+        arch = re.search(r'swiftformer_(xs|s|l1|l3)', config).group(1)
+        sched = (f"{md['Epochs']} epochs" if 'Epochs' in md else
+                 f"{md['Iterations'] // 1000}k iterations")
+        sched += f", batch {md['Batch Size']}"
+        name = f"[{m['Name']}]({link}{config})"
+        pretrained = f"`{md['Pretrained']}`"
+        if task == 'detection':
+            paper = [f"{metrics['box AP']:.1f}" if 'box AP' in metrics
+                     else '-', f"{metrics['mask AP']:.1f}"
+                     if 'mask AP' in metrics else '-']
+        elif task == 'segmentation':
+            paper = [f"{metrics['mIoU']:.1f}" if 'mIoU' in metrics else '-']
+        else:
+            paper = [f"{metrics['Top 1 Accuracy']:.1f}"]
+        rows.append([name, f'SwiftFormer-{arch.upper()}', pretrained, sched,
+                     *paper, f'{params / 1e6:.2f} M', f'{flops / 1e9:.1f} G',
+                     md['Status'], _train_command(task, config)])
+    shape = 'x'.join(map(str, ZOO_SHAPES[task]))
+    paper = {'detection': ['box AP (paper)', 'mask AP (paper)'],
+             'segmentation': ['mIoU (paper)'],
+             'classification': ['top-1 (paper)']}[task]
+    return table(['config', 'backbone', 'ImageNet weights loaded'
+                  if task != 'classification' else 'weights (the authors\' file)',
+                  'schedule', *paper, 'params', f'FLOPs ({shape})',
+                  'status here', 'reproduce' if task != 'classification'
+                  else 'check'], rows)
+
+
 BUILDERS = {
     'demo': demo, 'demo-time': demo_time, 'setup': setup, 'suite': suite,
     'deploy-accuracy': deploy_accuracy, 'int8-choices': int8_choices,
@@ -604,6 +799,7 @@ BUILDERS = {
     'quantized-backbone': quantized_backbone, 'backbone': backbone,
     'scaling': scaling, 'dense-vs-r50': dense_vs_r50, 'memory': memory,
     'tie': tie, 'flops-arch': flops_arch, 'flops-dense': flops_dense,
+    'model-zoo': model_zoo,
 }
 
 
