@@ -1,10 +1,13 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
-"""Mends for the libraries we build on, where a newer dependency broke them.
-Each says what changed and is applied only where the break is present.
+"""Mends for the libraries we build on, where a newer dependency broke them,
+and the few torch APIs that differ across the supported torch versions
+(2.1 to 2.13). Each says what changed and is applied only where needed.
 """
 import importlib
 import importlib.util
 import os
+
+import torch
 
 
 def mend_mmpretrain_multimodal() -> bool:
@@ -47,3 +50,22 @@ def _has_chunking_helper() -> bool:
             with open(path, encoding='utf-8') as f:
                 return 'apply_chunking_to_forward' in f.read()
     return False
+
+
+def register_load_state_dict_pre_hook(module: torch.nn.Module, hook) -> None:
+    """``module.register_load_state_dict_pre_hook(hook)``: public since
+    torch 2.5; before, the same hook (module first) registers through the
+    private ``_register_load_state_dict_pre_hook(hook, with_module=True)``."""
+    if hasattr(module, 'register_load_state_dict_pre_hook'):
+        module.register_load_state_dict_pre_hook(hook)
+    else:
+        module._register_load_state_dict_pre_hook(hook, with_module=True)
+
+
+def is_compiling() -> bool:
+    """Whether torch.compile/export is tracing: ``torch.compiler.
+    is_compiling`` since torch 2.3, ``torch._dynamo.is_compiling`` before."""
+    compiler = getattr(torch, 'compiler', None)
+    if compiler is not None and hasattr(compiler, 'is_compiling'):
+        return compiler.is_compiling()
+    return torch._dynamo.is_compiling()

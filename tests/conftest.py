@@ -1,6 +1,7 @@
 """Shared helpers: realistic random weights and checkpoint writers, and
 :func:`run`, the one way the tests start a command (a tool, a script,
 ``mim``, ``python -c``) as a user would."""
+import importlib.util
 import os
 import os.path as osp
 import shlex
@@ -66,8 +67,9 @@ def run(command, *args, cwd=None, env=None, check=True, timeout=600,
     """
     cwd = str(cwd or ROOT)
     paths = (cwd, ROOT, os.environ.get('PYTHONPATH'))
-    if INSTALLED:
-        paths = (p for p in paths if p and osp.abspath(p) != ROOT)
+    if INSTALLED:  # the tests' helper modules, not the package's sources
+        paths = [p for p in paths if p and osp.abspath(p) != ROOT] + [
+            osp.join(ROOT, 'tests')]
     full_env = dict(os.environ, OMP_NUM_THREADS='2',
                     PYTHONPATH=os.pathsep.join(dict.fromkeys(
                         p for p in paths if p)))
@@ -111,6 +113,29 @@ def run(command, *args, cwd=None, env=None, check=True, timeout=600,
 def run_command():
     """:func:`run`, for tests that take their helpers as fixtures."""
     return run
+
+
+def _cpu_has_float16() -> bool:
+    """Whether this torch computes float16 matmuls and autocast on the CPU
+    (torch 2.1 does neither)."""
+    try:
+        with torch.autocast('cpu', dtype=torch.float16):
+            torch.nn.functional.linear(torch.ones(1, 2), torch.ones(2, 2))
+        torch.ones(2, 2).half() @ torch.ones(2, 2).half()
+        return True
+    except RuntimeError:
+        return False
+
+
+#: ``torch.float16`` as a test parameter, skipped where this torch has no
+#: float16 CPU math.
+FLOAT16_ON_CPU = pytest.param(torch.float16, marks=pytest.mark.skipif(
+    not _cpu_has_float16(), reason=f'torch {torch.__version__} has no '
+    'float16 matmul or autocast on the CPU'))
+
+
+#: Whether ExecuTorch is there to deploy to (the newest stack only).
+EXECUTORCH = importlib.util.find_spec('executorch') is not None
 
 
 def identity_out_norms(model: nn.Module) -> nn.Module:

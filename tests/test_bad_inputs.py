@@ -278,3 +278,16 @@ def test_image_demo_tools_take_gray_and_rgba_refuse_tiny(tmp_path, tool,
     proc = demo('tiny.png', tmp_path / 'out_tiny.png', check=False)
     assert proc.returncode != 0
     assert 'is 24x20 pixels; SwiftFormer needs at least 32x32' in proc.stderr
+
+
+def test_executorch_on_an_older_torch_names_the_torch_it_needs(monkeypatch):
+    """ExecuTorch 1.5 is built against torch 2.13: on the oldest stack
+    (torch 2.1) a deploy to it stops before any work, naming both versions
+    and what works there instead."""
+    from swiftformer_mm.export.backends.executorch import ExecuTorchBackend
+    from swiftformer_mm.export.errors import DeployError
+    monkeypatch.setattr(torch, '__version__', '2.1.2+cu121')
+    with pytest.raises(DeployError, match=r'ExecuTorch 1.5 needs torch >= '
+                       r'2.13; this environment has torch 2.1.2\+cu121. '
+                       'Deploy to ONNX Runtime or OpenVINO here'):
+        ExecuTorchBackend.check_installed()

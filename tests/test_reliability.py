@@ -8,6 +8,7 @@ import os.path as osp
 import pytest
 import torch
 
+from conftest import FLOAT16_ON_CPU
 from reliability_helpers import (MIM, ROOT, logged_losses, make_coco,
                                  run_tool, write_tiny_det)
 
@@ -224,7 +225,7 @@ def _cos(a, b):
         a.flatten().double(), b.flatten().double(), dim=0).item()
 
 
-@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize('dtype', [torch.bfloat16, FLOAT16_ON_CPU])
 def test_backbone_autocast_matches_fp32(dtype, rand_image):
     torch.manual_seed(0)
     model = _backbone().train()
@@ -248,7 +249,7 @@ def test_backbone_autocast_matches_fp32(dtype, rand_image):
     assert _cos(flat, torch.cat([g.flatten() for g in ref_grads])) > 0.99
 
 
-@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize('dtype', [torch.bfloat16, FLOAT16_ON_CPU])
 def test_attention_half_precision_many_large_tokens(dtype):
     """10k tokens whose attention scores are ~10 (a trained w_g of large
     norm): their sum of squares over the tokens, ~1e6, is beyond fp16's

@@ -143,8 +143,8 @@ def test_configs_command_lists_and_finds_configs_outside_the_repository(
                  'detection/mask_rcnn_swiftformer_l2.py'), cwd=tmp_path,
                 check=False)
     assert wrong.returncode == 1
-    assert "did you mean 'detection/mask_rcnn_swiftformer_l1.py'" in \
-        wrong.stderr
+    assert 'did you mean' in wrong.stderr
+    assert "'detection/mask_rcnn_swiftformer_l1.py'" in wrong.stderr
 
 
 @needs_wheel
@@ -152,7 +152,7 @@ def test_installing_the_wheel_changes_neither_torch_nor_mmcv(tmp_path):
     """``pip install --dry-run`` of the wheel into this environment (the
     oldest stack): pip would install nothing but the package itself. The
     set-up made the same check before it installed the wheel the first time
-    (``$VENV/dist/dry-run.json``)."""
+    (``$VENV/dry-run.json``)."""
     report = tmp_path / 'report.json'
     subprocess.run([PYTHON, '-m', 'pip', 'install', '--dry-run', '--quiet',
                     '--no-index', '--report', str(report), _installed_wheel()],
@@ -160,7 +160,7 @@ def test_installing_the_wheel_changes_neither_torch_nor_mmcv(tmp_path):
     would = {i['metadata']['name'].lower().replace('_', '-')
              for i in json.loads(report.read_text())['install']}
     assert would <= {'swiftformer-mm'}
-    first = osp.join(sys.prefix, 'dist', 'dry-run.json')
+    first = osp.join(sys.prefix, 'dry-run.json')
     with open(first) as f:
         first_would = {i['metadata']['name'].lower() for i in
                        json.load(f)['install']}

@@ -123,9 +123,9 @@ else
   pip_install mmengine mmdet mmsegmentation mmpretrain numpy
   echo "[setup] swiftformer_mm as a wheel: what pip would install"
   build_project_wheel
-  "$PY" -m pip install --dry-run --quiet --report "$VENV/dist/dry-run.json" \
+  "$PY" -m pip install --dry-run --quiet --report "$VENV/dry-run.json" \
     "$VENV"/dist/swiftformer_mm-*.whl
-  "$PY" - "$VENV/dist/dry-run.json" <<'PYEOF'
+  "$PY" - "$VENV/dry-run.json" <<'PYEOF'
 import json, sys
 would = [f"{i['metadata']['name']} {i['metadata']['version']}"
          for i in json.load(open(sys.argv[1]))['install']]

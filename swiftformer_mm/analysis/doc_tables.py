@@ -246,13 +246,77 @@ def setup(records, **_):
                 'false' else 'existing .venv/ brought up to date')
         # a figure reported as approximate keeps its "about"
         about = 'about ' if 'about' in r['source'] else ''
-        rows.append([cpu_label(r), what,
+        rows.append([_stack(r), cpu_label(r), what,
                      about + _minutes(r['figures']['seconds']), when(r)])
     if not rows:
         raise FigureError('setup: no record (RECORD=1 bash '
                           'tools/setup_env.sh)')
-    return table(['CPU', 'case', '`bash tools/setup_env.sh`', 'measured'],
-                 rows)
+    return table(['stack', 'CPU', 'case', '`[STACK=oldest] bash '
+                  'tools/setup_env.sh`', 'measured'], rows)
+
+
+#: The supported stacks: their name in the records, the constraints file
+#: that pins them and how the README names them.
+STACKS = {'oldest': ('requirements/constraints-oldest.txt',
+                     '`STACK=oldest bash tools/setup_env.sh`'),
+          'newest': ('requirements/constraints.txt',
+                     '`bash tools/setup_env.sh`')}
+STACK_PACKAGES = (('torch', 'torch'), ('mmcv', 'mmcv'),
+                  ('mmengine', 'mmengine'), ('mmdet', 'mmdet'),
+                  ('mmsegmentation', 'mmseg'), ('mmpretrain', 'mmpretrain'),
+                  ('numpy', 'numpy'), ('onnxruntime', 'ONNX Runtime'),
+                  ('openvino', 'OpenVINO'), ('nncf', 'NNCF'),
+                  ('executorch', 'ExecuTorch'))
+
+
+def pins(path) -> dict:
+    """``name -> version`` of a constraints file's ``==`` pins."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            name, sep, version = line.split('#')[0].strip().partition('==')
+            if sep:
+                out[name.strip().lower()] = version.strip()
+    return out
+
+
+def _stack(record) -> str:
+    # records from before the oldest stack existed ran the newest one
+    return record['key'].get('stack', 'newest')
+
+
+def stacks(records, root=None, **_):
+    """The supported stacks (their pins) and what each lane of the suite
+    passed on them, the latest run per stack, lane and CPU."""
+    root = root or rec.ROOT
+    latest = {}
+    for r in select(records, 'suite'):
+        args = r['key'].get('args', '').split()
+        if any(a.startswith('tests') or a in ('-k', '-m') for a in args):
+            continue  # a selection of tests, not a lane
+        latest[(_stack(r), r['key'].get('lane'), cpu_label(r))] = r
+    rows = []
+    for stack, (constraints, setup_command) in STACKS.items():
+        pinned = pins(os.path.join(root, constraints))
+        versions = ', '.join(
+            f'{label} {pinned[name]}' for name, label in STACK_PACKAGES
+            if name in pinned)
+        lanes = sorted((k, r) for k, r in latest.items() if k[0] == stack)
+        if not lanes:
+            raise FigureError(f'stacks: no suite record of the {stack} stack '
+                              f'(RECORD=1 bash tools/run_tests.sh'
+                              f'{" --oldest" if stack == "oldest" else ""})')
+        for (_, lane, cpu), r in lanes:
+            f = r['figures']
+            rows.append([f'**{stack}** ({setup_command})', versions, cpu,
+                         f'`--{lane}`' if lane != 'everything' else
+                         'everything',
+                         f"{f['passed']:.0f} passed, {f['failed']:.0f} "
+                         f"failed, {f['skipped']:.0f} skipped",
+                         _minutes(f['seconds']), when(r)])
+    return table(['stack', 'pinned versions', 'CPU', 'lane '
+                  '(`bash tools/run_tests.sh ...`)', 'tests', 'time',
+                  'measured'], rows)
 
 
 def suite(records, **_):
@@ -792,6 +856,7 @@ def model_zoo(records, task='detection', link='', **_):
 
 BUILDERS = {
     'demo': demo, 'demo-time': demo_time, 'setup': setup, 'suite': suite,
+    'stacks': stacks,
     'deploy-accuracy': deploy_accuracy, 'int8-choices': int8_choices,
     'deploy-agreement': deploy_agreement,
     'parity': parity,

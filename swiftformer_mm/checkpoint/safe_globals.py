@@ -28,6 +28,7 @@ Globals" recipe does, so the files our code opens are read with the same
 protection on torch 2.1 as on torch 2.13.
 """
 import _compat_pickle
+import codecs
 import pickle
 import types
 
@@ -50,9 +51,12 @@ def _numpy_globals():
     """numpy's array/scalar reconstructors and numeric dtypes, under both
     numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``) names, so
     checkpoints written with either load with either."""
-    multiarray = np._core.multiarray if hasattr(np, '_core') else \
-        np.core.multiarray
-    entries = [np.ndarray, np.dtype]
+    # numpy 1.26 has a numpy._core too, without multiarray
+    multiarray = np._core.multiarray if int(np.__version__.split('.')[0]) \
+        >= 2 else np.core.multiarray
+    # protocol-2 pickles of numpy arrays carry their bytes through
+    # _codecs.encode (torch >= 2.4 allow-lists it too; 2.1 does not)
+    entries = [np.ndarray, np.dtype, (codecs.encode, '_codecs.encode')]
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
         entries += [(multiarray._reconstruct, f'{module}._reconstruct'),
                     (multiarray.scalar, f'{module}.scalar')]

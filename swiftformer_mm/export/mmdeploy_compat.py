@@ -5,7 +5,8 @@ and only while deploying (:func:`mmdeploy_patched`). mmdeploy is not copied.
 1. ``torch.onnx.export`` defaults to the new dynamo exporter since torch
    2.9; mmdeploy's rewriters and symbolics are for the TorchScript exporter,
    which is still there with ``dynamo=False``. mmdeploy calls
-   ``torch.onnx.export`` without the argument.
+   ``torch.onnx.export`` without the argument. (torch 2.1, mmdeploy's own
+   torch, has no such argument and needs no mend.)
 2. ``torch.onnx.symbolic_opset9._cast_Long`` was removed; mmdeploy's RoIAlign
    symbolic (every backend but TensorRT) imports it. Its body was one
    ``Cast`` to INT64, which mmcv's own RoIAlign symbolic still writes out.
@@ -53,6 +54,7 @@ removes the mends.
 """
 import contextlib
 import functools
+import inspect
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -189,7 +191,8 @@ def mmdeploy_patched():
     for module in added:
         module._cast_Long = _cast_long
     export = torch.onnx.export
-    torch.onnx.export = functools.partial(export, dynamo=False)
+    if 'dynamo' in inspect.signature(export).parameters:  # torch >= 2.5
+        torch.onnx.export = functools.partial(export, dynamo=False)
 
     from mmdeploy.backend.onnxruntime import wrapper as ort_wrapper
     from mmdeploy.backend.openvino import backend_manager as ov_manager

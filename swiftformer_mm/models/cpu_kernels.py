@@ -18,6 +18,8 @@ counting) or under ``torch.compile``: :func:`use_fast_path` decides.
 import torch
 import torch.nn as nn
 
+from ..compat import is_compiling
+
 #: Token tile of :func:`pointwise_mlp`; maps with fewer than twice as many
 #: tokens run in one piece.
 MLP_TILE = 4096
@@ -27,7 +29,7 @@ def use_fast_path(x: torch.Tensor) -> bool:
     """Eager CPU inference, where the kernels below may replace modules."""
     return (x.device.type == 'cpu' and not torch.is_grad_enabled()
             and not torch.jit.is_tracing() and not torch.jit.is_scripting()
-            and not torch.compiler.is_compiling())
+            and not is_compiling())
 
 
 def use_large_map_fast_path(x: torch.Tensor) -> bool:

@@ -25,6 +25,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..compat import register_load_state_dict_pre_hook
 from .blocks import (ConvEncoder, Downsample, SwiftFormerEncoder,
                      validate_attn_formula)
 from .cpu_kernels import use_fast_path
@@ -202,7 +203,7 @@ class SwiftFormer(BaseModule):
             attn_formula=attn_formula, norm_cfg=norm_cfg,
             out_norm_cfg=out_norm_cfg)
         self.deploy = False
-        self.register_load_state_dict_pre_hook(fuse_training_weights_on_load)
+        register_load_state_dict_pre_hook(self, fuse_training_weights_on_load)
         if deploy:
             self.switch_to_deploy()
 
