@@ -17,6 +17,7 @@ from mmengine.config import Config
 import swiftformer_mm  # noqa: F401  registers the models
 from conftest import randomize_, relative_error, run
 from swiftformer_mm import CheckpointError
+from swiftformer_mm.checkpoint import safe_load
 from swiftformer_mm.checkpoint.layouts import rename_key
 from swiftformer_mm.models import SwiftFormer, load_checkpoint
 
@@ -297,7 +298,7 @@ def test_demo_trains_and_tools_test_reads_an_authors_checkpoint(tmp_path):
         assert 'SwiftFormerClassifier: loaded' in log
         return float(log.rsplit('accuracy/top1: ', 1)[1].split()[0])
 
-    state = torch.load(ckpt, map_location='cpu', weights_only=True)
+    state = safe_load(ckpt)
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')

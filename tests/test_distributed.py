@@ -23,6 +23,7 @@ import torch
 import swiftformer_mm  # noqa: F401  allow-lists Runner checkpoint globals
 from conftest import PYTHON, ROOT, run
 from reliability_helpers import DIST_ENV, free_port, logged_losses
+from swiftformer_mm.checkpoint import safe_load
 
 # Whole exports, trainings or tool runs: out of the fast lane.
 pytestmark = pytest.mark.slow
@@ -109,8 +110,7 @@ def seg_setup(tmp_path_factory):
 
 
 def _weights(path):
-    return torch.load(path, map_location='cpu',
-                      weights_only=True)['state_dict']
+    return safe_load(path)['state_dict']
 
 
 def _max_diff(a, b):

@@ -11,6 +11,7 @@ import torch
 from conftest import FLOAT16_ON_CPU
 from reliability_helpers import (MIM, ROOT, logged_losses, make_coco,
                                  run_tool, write_tiny_det)
+from swiftformer_mm.checkpoint import safe_load
 
 
 @pytest.fixture(scope='module')
@@ -29,7 +30,7 @@ def uninterrupted(det_setup):
 
 
 def _weights(path):
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    return safe_load(path)['state_dict']
 
 
 # The config names ExactResumeHook, so every entry point resumes exactly:
@@ -166,8 +167,7 @@ def test_amp_training_runs_bf16_on_cpu_with_finite_losses(det_setup):
     losses = logged_losses(work)
     assert sorted(losses) == [1, 2]
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
-    ckpt = torch.load(work / 'epoch_1.pth', map_location='cpu',
-                      weights_only=True)
+    ckpt = safe_load(work / 'epoch_1.pth')
     assert all(torch.isfinite(v).all() for v in ckpt['state_dict'].values()
                if v.is_floating_point())
     dumped = open(work / 'tiny_det.py').read()

@@ -98,7 +98,11 @@ class OpenVINORuntimeWrapper(BaseWrapper):
     def forward(self, inputs: Dict[str, torch.Tensor]):
         results = self.compiled(
             {name: t.detach().cpu().numpy() for name, t in inputs.items()})
-        by_name = {out.get_any_name(): value for out, value in results.items()}
+        # every name of an output: a tensor may carry several (the graph's
+        # output name and an inner one), and which one get_any_name gives
+        # differs between OpenVINO versions (2024.6: not 'labels')
+        by_name = {name: value for out, value in results.items()
+                   for name in out.get_names()}
         return {name: torch.from_numpy(by_name[name].copy())
                 for name in self.output_names}
 

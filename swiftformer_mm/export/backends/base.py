@@ -41,8 +41,22 @@ class DeployBackend:
         self.model_cfg = model_cfg
         self.device = device
 
+    #: The oldest torch (major, minor) the runtime works with, if it needs a
+    #: newer one than the package does; its name in that message, and what
+    #: to do on an older torch.
+    min_torch = None
+    runtime = ''
+    instead = ''
+
     @classmethod
     def check_installed(cls) -> None:
+        have = tuple(int(p) for p in torch.__version__.split('+')[0]
+                     .split('.')[:2])
+        if cls.min_torch and have < cls.min_torch:
+            raise DeployError(
+                f'{cls.runtime} needs torch >= '
+                f'{".".join(map(str, cls.min_torch))}; this environment has '
+                f'torch {torch.__version__}. {cls.instead}')
         try:
             importlib.import_module(cls.package)
         except ImportError as e:

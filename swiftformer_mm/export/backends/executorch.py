@@ -441,24 +441,14 @@ class ExecuTorchBackend(DeployBackend):
     install = ('bash tools/setup_env.sh installs it (pip install '
                'executorch==1.5.1 torchao==0.18.0 --no-deps, plus flatbuffers,'
                ' ruamel.yaml)')
-    #: ExecuTorch 1.5 is built against this torch (its wheels carry
-    #: compiled ops for it) and exports through its torch.export.
+    #: ExecuTorch 1.5 is built against torch 2.13 (its wheels carry compiled
+    #: ops for it) and exports through that torch's torch.export.
     min_torch = (2, 13)
-
-    @classmethod
-    def check_installed(cls) -> None:
-        have = tuple(int(p) for p in torch.__version__.split('+')[0]
-                     .split('.')[:2])
-        if have < cls.min_torch:
-            need = '.'.join(map(str, cls.min_torch))
-            raise DeployError(
-                f'ExecuTorch 1.5 needs torch >= {need}; this environment has '
-                f'torch {torch.__version__}. Deploy to ONNX Runtime or '
-                'OpenVINO here (configs/deploy/*_onnxruntime*, *_openvino*), '
-                'or to ExecuTorch from the newest supported stack (bash '
-                'tools/setup_env.sh, or pip install "swiftformer_mm'
-                '[executorch]").')
-        super().check_installed()
+    runtime = 'ExecuTorch 1.5'
+    instead = ('Deploy to ONNX Runtime or OpenVINO here (configs/deploy/'
+               '*_onnxruntime*, *_openvino*), or to ExecuTorch from the newest '
+               'supported stack (bash tools/setup_env.sh, or pip install '
+               '"swiftformer_mm[executorch]").')
 
     def host_preprocessor(self):
         # the programs take the input as the PyTorch model does (padded by
