@@ -8,6 +8,7 @@ Example:
     'AVX-512 VNNI'
 """
 import contextlib
+import os
 import platform
 
 #: CPU flags (``/proc/cpuinfo``) that decide how INT8 and bf16 kernels run.
@@ -32,6 +33,85 @@ def cpu_model() -> str:
                 if line.startswith('model name'):
                     return line.split(':', 1)[1].strip()
     return platform.processor() or platform.machine()
+
+
+#: Microarchitectures by (vendor, family, model) as /proc/cpuinfo gives
+#: them (from the vendors' published CPUID tables). Under a hypervisor the
+#: model name may be generic ("AMD EPYC", "Intel Xeon Processor"), while
+#: these numbers still tell the cores apart, and INT8's speed depends on
+#: them (a Zen 1 core runs 256-bit AVX2 as two 128-bit halves).
+MICROARCHITECTURES = {
+    ('AuthenticAMD', 23, 1): 'Zen', ('AuthenticAMD', 23, 8): 'Zen+',
+    ('AuthenticAMD', 23, 17): 'Zen', ('AuthenticAMD', 23, 24): 'Zen+',
+    ('AuthenticAMD', 23, 49): 'Zen 2', ('AuthenticAMD', 23, 96): 'Zen 2',
+    ('AuthenticAMD', 23, 113): 'Zen 2', ('AuthenticAMD', 25, 1): 'Zen 3',
+    ('AuthenticAMD', 25, 33): 'Zen 3', ('AuthenticAMD', 25, 80): 'Zen 3',
+    ('AuthenticAMD', 25, 17): 'Zen 4', ('AuthenticAMD', 25, 97): 'Zen 4',
+    ('AuthenticAMD', 25, 160): 'Zen 4c', ('AuthenticAMD', 26, 2): 'Zen 5',
+    ('AuthenticAMD', 26, 17): 'Zen 5',
+    ('GenuineIntel', 6, 63): 'Haswell', ('GenuineIntel', 6, 79): 'Broadwell',
+    ('GenuineIntel', 6, 85): 'Skylake-SP / Cascade Lake',
+    ('GenuineIntel', 6, 106): 'Ice Lake-SP', ('GenuineIntel', 6, 143):
+    'Sapphire Rapids', ('GenuineIntel', 6, 207): 'Emerald Rapids',
+    ('GenuineIntel', 6, 173): 'Granite Rapids',
+}
+
+
+def _cpuinfo_fields() -> dict:
+    """The first processor's ``key: value`` lines of ``/proc/cpuinfo``."""
+    fields = {}
+    with contextlib.suppress(OSError):
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(':')
+                fields[key.strip()] = value.strip()
+    return fields
+
+
+def _caches() -> dict:
+    """``{'L1d': '48K', 'L2': '2048K', ...}`` of the first CPU (sysfs)."""
+    out = {}
+    root = '/sys/devices/system/cpu/cpu0/cache'
+    with contextlib.suppress(OSError):
+        for index in sorted(os.listdir(root)):
+            folder = os.path.join(root, index)
+            if not index.startswith('index'):
+                continue
+            with contextlib.suppress(OSError):
+                def read(name, folder=folder):
+                    with open(os.path.join(folder, name)) as f:
+                        return f.read().strip()
+                kind = read('type')
+                name = f"L{read('level')}" + {'Data': 'd', 'Instruction': 'i'
+                                             }.get(kind, '')
+                out[name] = read('size')
+    return out
+
+
+def cpu_identity() -> dict:
+    """What tells this CPU apart from another of the same name: vendor,
+    family, model and stepping (as ``lscpu`` shows them), the
+    microarchitecture where :data:`MICROARCHITECTURES` knows it, the cache
+    sizes, and whether it runs under a hypervisor. Empty values where the
+    system does not say (e.g. no ``/proc/cpuinfo``)."""
+    fields = _cpuinfo_fields()
+
+    def number(key):
+        try:
+            return int(fields[key])
+        except (KeyError, ValueError):
+            return None
+    vendor = fields.get('vendor_id', '')
+    family, model = number('cpu family'), number('model')
+    return dict(
+        cpu_vendor=vendor, cpu_family=family, cpu_model_number=model,
+        cpu_stepping=number('stepping'),
+        cpu_microarchitecture=MICROARCHITECTURES.get((vendor, family, model),
+                                                     'unknown'),
+        cpu_caches=_caches(),
+        hypervisor='hypervisor' in fields.get('flags', '').split())
 
 
 def cpu_int8_class(flags=None) -> str:

@@ -23,3 +23,40 @@ def test_advice_only_where_int8_has_no_vnni():
     ort = int8_advice({'avx2'}, runtime='onnxruntime')
     assert ort.startswith(advice) and 'openvino-int8' in ort
     assert int8_advice({'avx2', 'avx512_vnni'}, runtime='onnxruntime') == ''
+
+
+def test_cpu_identity_tells_apart_cpus_that_share_a_name(monkeypatch):
+    """Under KVM both AMD CPUs of the records are just "AMD EPYC"; family,
+    model and stepping, and so the microarchitecture, still differ."""
+    from swiftformer_mm import cpu
+    zen1 = {'vendor_id': 'AuthenticAMD', 'cpu family': '23', 'model': '1',
+            'stepping': '2', 'model name': 'AMD EPYC',
+            'flags': 'fpu avx2 hypervisor'}
+    monkeypatch.setattr(cpu, '_cpuinfo_fields', lambda: zen1)
+    ident = cpu.cpu_identity()
+    assert (ident['cpu_vendor'], ident['cpu_family'],
+            ident['cpu_model_number'], ident['cpu_stepping'],
+            ident['cpu_microarchitecture'], ident['hypervisor']) == (
+        'AuthenticAMD', 23, 1, 2, 'Zen', True)
+    monkeypatch.setattr(cpu, '_cpuinfo_fields', lambda: dict(
+        zen1, **{'cpu family': '25', 'model': '1', 'flags': 'avx2'}))
+    ident = cpu.cpu_identity()
+    assert (ident['cpu_microarchitecture'], ident['hypervisor']) == (
+        'Zen 3', False)
+    monkeypatch.setattr(cpu, '_cpuinfo_fields', lambda: dict(
+        zen1, model='250'))
+    assert cpu.cpu_identity()['cpu_microarchitecture'] == 'unknown'
+
+
+def test_records_carry_the_cpu_identity_and_tables_label_by_it():
+    from swiftformer_mm.analysis import doc_tables, records
+    cond = records.conditions(command='x')
+    for key in ('cpu_vendor', 'cpu_family', 'cpu_model_number',
+                'cpu_stepping', 'cpu_microarchitecture', 'cpu_caches',
+                'hypervisor'):
+        assert key in cond
+    record = dict(conditions=dict(cond, cpu='AMD EPYC', int8='AVX2 only',
+                                  cpu_family=23, cpu_model_number=1,
+                                  cpu_microarchitecture='Zen'))
+    assert doc_tables.cpu_label(record) == \
+        'AMD EPYC, family 23 model 1, Zen (AVX2 only)'

@@ -68,8 +68,10 @@ def _family(conditions) -> str:
     family and model tell apart CPUs that KVM names alike), else ``''``."""
     if conditions.get('cpu_family') is None:
         return ''
+    arch = conditions.get('cpu_microarchitecture', 'unknown')
     return (f"family {conditions['cpu_family']} model "
-            f"{conditions.get('cpu_model_number', '?')}")
+            f"{conditions.get('cpu_model_number', '?')}"
+            + ('' if arch == 'unknown' else f', {arch}'))
 
 
 def cpu_label(record) -> str:

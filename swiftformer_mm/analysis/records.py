@@ -27,7 +27,8 @@ import subprocess
 import sys
 import uuid
 
-from ..cpu import ISA_FLAGS, cpu_flags, cpu_int8_class, cpu_model
+from ..cpu import (ISA_FLAGS, cpu_flags, cpu_identity, cpu_int8_class,
+                   cpu_model)
 
 
 def _is_clone(folder: str) -> bool:
@@ -117,6 +118,7 @@ def conditions(command=None, threads=None) -> dict:
         command=command or ' '.join(
             ['python'] + [shlex.quote(a) for a in _repo_relative(sys.argv)]),
         cpu=cpu_model(),
+        **cpu_identity(),
         int8=cpu_int8_class(flags),
         isa=sorted(f for f in ISA_FLAGS if f in flags),
         cores=os.cpu_count(),
