@@ -129,19 +129,45 @@ def cpu_int8_class(flags=None) -> str:
     return 'AVX2 only' if 'avx2' in flags else 'no AVX2'
 
 
-def int8_advice(flags=None, runtime: str = '') -> str:
+def int8_advice(flags=None, runtime: str = '', measured=None,
+                fp32_config: str = '') -> str:
     """What INT8 is worth on this CPU for ``runtime`` (``'onnxruntime'``,
-    ``'openvino'``, ...), in a line or two; empty where the CPU has 8-bit
-    dot-product instructions."""
+    ``'openvino'``, ...), in a line or two.
+
+    ``measured`` (``fp32_ms``, ``int8_ms``, ``ratio``: the INT8 and fp32
+    models of the runtime timed on this machine,
+    :func:`swiftformer_mm.export.speed_check.time_int8_against_fp32`) comes
+    first: where INT8 is not faster it says so plainly and names the faster
+    choice (``fp32_config``, or the other runtime). What the records say of
+    the CPU's class follows, where the CPU has no 8-bit dot products; empty
+    where there is nothing to say.
+    """
+    lines = []
+    if measured:
+        timing = (f"INT8 {measured['int8_ms']:.0f} ms against fp32 "
+                  f"{measured['fp32_ms']:.0f} ms per image "
+                  f"({measured['ratio']:.2f}x)")
+        if measured['ratio'] >= 1:
+            other = ('*_openvino-int8_*' if runtime == 'onnxruntime' else
+                     '*_onnxruntime-int8_*')
+            fp32 = fp32_config or ('the same deploy config without '
+                                   'quantization')
+            lines.append(
+                f'INT8 is NOT faster than fp32 on this CPU: {timing}. Use '
+                f'the fp32 model ({fp32}) here, or measure the other '
+                f"runtime's INT8 ({other} deploy configs).")
+        else:
+            lines.append(f'INT8 pays on this CPU: {timing}.')
     kind = cpu_int8_class(flags)
-    if kind in ('AMX', 'AVX-512 VNNI', 'AVX-VNNI'):
-        return ''
-    advice = (f'this CPU has no VNNI ({kind}): INT8 products run through '
-              '16-bit intermediates, so INT8 gains less here than on VNNI '
-              'CPUs and its accuracy can differ (docs/benchmarks.md and '
-              'docs/deployment.md give the figures per CPU kind)')
-    if runtime == 'onnxruntime':
-        advice += ('; ONNX Runtime INT8 in particular gained less than '
-                   'OpenVINO INT8 on such a CPU (the backbone alone: '
-                   'little): consider the *_openvino-int8_* deploy configs')
-    return advice
+    if kind not in ('AMX', 'AVX-512 VNNI', 'AVX-VNNI'):
+        advice = (f'this CPU has no VNNI ({kind}): INT8 products run through '
+                  '16-bit intermediates, so INT8 gains less here than on '
+                  'VNNI CPUs and its accuracy can differ (docs/benchmarks.md '
+                  'and docs/deployment.md give the figures per CPU kind)')
+        if runtime == 'onnxruntime':
+            advice += ('; ONNX Runtime INT8 in particular gained less than '
+                       'OpenVINO INT8 on such a CPU (the backbone alone: '
+                       'little): consider the *_openvino-int8_* deploy '
+                       'configs')
+        lines.append(advice)
+    return '\n'.join(lines)

@@ -60,3 +60,27 @@ def test_records_carry_the_cpu_identity_and_tables_label_by_it():
                                   cpu_microarchitecture='Zen'))
     assert doc_tables.cpu_label(record) == \
         'AMD EPYC, family 23 model 1, Zen (AVX2 only)'
+
+
+def test_advice_measured_on_this_machine_comes_first():
+    """Where the INT8 and fp32 models were timed here, that decides: INT8
+    not faster is said plainly with the faster choice; the records' note
+    on the CPU's class follows."""
+    slower = dict(fp32_ms=100., int8_ms=123., ratio=1.23)
+    advice = int8_advice({'avx2'}, runtime='onnxruntime', measured=slower,
+                         fp32_config='configs/deploy/x_onnxruntime_dynamic.py')
+    first, second = advice.split('\n')
+    assert first == (
+        'INT8 is NOT faster than fp32 on this CPU: INT8 123 ms against fp32 '
+        '100 ms per image (1.23x). Use the fp32 model (configs/deploy/'
+        "x_onnxruntime_dynamic.py) here, or measure the other runtime's "
+        'INT8 (*_openvino-int8_* deploy configs).')
+    assert second.startswith('this CPU has no VNNI')
+    faster = dict(fp32_ms=100., int8_ms=60., ratio=0.6)
+    assert int8_advice({'avx2', 'avx512_vnni'}, runtime='openvino',
+                       measured=faster) == (
+        'INT8 pays on this CPU: INT8 60 ms against fp32 100 ms per image '
+        '(0.60x).')
+    # a VNNI CPU where INT8 still loses: the measurement says so
+    assert int8_advice({'avx2', 'avx512_vnni'}, runtime='openvino',
+                       measured=slower).startswith('INT8 is NOT faster')

@@ -269,3 +269,32 @@ def test_executorch_l2_norms_in_fp32_keeps_them_out_of_int8():
     cosine = torch.nn.functional.cosine_similarity(
         kept(other).flatten(), module(other).flatten(), dim=0)
     assert cosine > 0.99
+
+
+def test_deploy_tool_times_int8_against_fp32_and_says_which_to_use(
+        seg_setup):
+    """An INT8 deploy config: after the export, tools/deployment/deploy.py
+    exports the fp32 twin, times both on this machine and gives the verdict
+    that the measured ratio calls for (both verdicts: tests/test_cpu.py)."""
+    import re
+
+    from conftest import run
+    tmp, _, ckpt, image = seg_setup
+    root = str(tmp / 'ade')
+    out = run('tools/deployment/deploy.py',
+              osp.join(DEPLOY, 'segmentation_onnxruntime-int8_dynamic.py'),
+              SEG, ckpt, image, '--work-dir', tmp / 'speed', '--calib', '4',
+              '--speed-check-seconds', '2', '--sizes', '--cfg-options',
+              'model.backbone.init_cfg=None',
+              f'train_dataloader.dataset.dataset.data_root={root}',
+              timeout=600).stdout
+    assert 'INT8 against fp32 onnxruntime on this machine' in out
+    found = re.search(r'INT8 (\d+) ms against fp32 (\d+) ms per image '
+                      r'\(([\d.]+)x\)', out)
+    assert found, out[-2000:]
+    if float(found.group(3)) >= 1:
+        assert 'INT8 is NOT faster than fp32 on this CPU' in out
+        assert 'segmentation_onnxruntime_dynamic.py' in out
+    else:
+        assert 'INT8 pays on this CPU' in out
+    assert (tmp / 'speed/fp32_speed_check/end2end.onnx').is_file()

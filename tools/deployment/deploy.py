@@ -16,8 +16,13 @@ configs/deploy/; evaluate the result with tools/deployment/deploy_test.py.
 An *-int8_* deploy config also quantizes the model to INT8, calibrated on N
 images of the model config's training set (--calib N, default the
 config's); --cfg-options points the model config at that set if needed.
+Then the fp32 model of the same runtime is exported beside it and both are
+timed on IMAGE for about --speed-check-seconds (default 10): the tool says
+whether INT8 is faster on this machine and, where it is not, what to use
+(--no-speed-check leaves this out).
 """
 import argparse
+import os.path as osp
 import time
 
 from mmengine.config import Config, DictAction
@@ -25,6 +30,7 @@ from mmengine.config import Config, DictAction
 from swiftformer_mm.analysis.timing import parse_size
 from swiftformer_mm.cpu import cpu_int8_class, cpu_model, int8_advice
 from swiftformer_mm.export import pipeline
+from swiftformer_mm.export.speed_check import time_int8_against_fp32
 from swiftformer_mm.inputs import load_image
 
 
@@ -53,6 +59,12 @@ def main():
                         'calibrate on (default: the deploy config\'s)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override model config settings, key=value')
+    parser.add_argument('--no-speed-check', action='store_true',
+                        help='INT8 configs: do not time the INT8 model '
+                        'against its fp32 twin on this machine')
+    parser.add_argument('--speed-check-seconds', type=float, default=10.,
+                        help='INT8 configs: about how long to time them '
+                        '(default 10)')
     args = parser.parse_args()
     model_cfg = Config.fromfile(args.model_cfg)
     if args.cfg_options:
@@ -86,6 +98,17 @@ def main():
     for row in rows:
         print('| ' + ' | '.join(f'{v:.4f}' if isinstance(v, float) else str(v)
                                 for v in row.values()) + ' |')
+    if deploy_cfg.get('quantization') and not args.no_speed_check:
+        print(f'\nINT8 against fp32 {deploy_cfg.backend_config.type} on this '
+              f'machine ({cpu_model()}, {cpu_int8_class()}), about '
+              f'{args.speed_check_seconds:.0f} s:')
+        timing = time_int8_against_fp32(
+            args.deploy_cfg, model_cfg, args.checkpoint, args.img, files,
+            args.work_dir, args.device, args.speed_check_seconds)
+        fp32_config = args.deploy_cfg.replace('-int8', '')
+        print(int8_advice(runtime=deploy_cfg.backend_config.type,
+                          measured=timing, fp32_config=fp32_config
+                          if osp.isfile(fp32_config) else ''))
 
 
 if __name__ == '__main__':
