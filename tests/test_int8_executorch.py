@@ -73,6 +73,7 @@ def cls_setup(tmp_path_factory):
 
 # ---------------------------------------------------------- INT8 runtimes
 @pytest.mark.parametrize('runtime', ['onnxruntime', 'openvino'])
+@pytest.mark.stacks  # the oldest stack's runtimes quantize too
 def test_int8_segmentor_deploys_and_evaluates(seg_setup, runtime):
     tmp, cfg, ckpt, image = seg_setup
     deploy_cfg = osp.join(DEPLOY, f'segmentation_{runtime}-int8_dynamic.py')
@@ -271,6 +272,7 @@ def test_executorch_l2_norms_in_fp32_keeps_them_out_of_int8():
     assert cosine > 0.99
 
 
+@pytest.mark.stacks
 def test_deploy_tool_times_int8_against_fp32_and_says_which_to_use(
         seg_setup):
     """An INT8 deploy config: after the export, tools/deployment/deploy.py
