@@ -276,7 +276,13 @@ def assert_detections_equal(family, runtime, size, ours, theirs):
         # differ inside or outside it.
         assert found['min_mask_iou'] >= MASK_IOU or \
             found['max_mask_pixels_diff'] <= MASK_EDGE_PIXELS, found
-        assert found['max_mask_pixels_off_edge'] == 0, found
+        # Off the edge, only a single flipped pixel in a mask: with random
+        # weights a mask's probabilities may sit at the 0.5 threshold inside
+        # it too (seen on an Intel Xeon, Emerald Rapids: one pixel of a
+        # 22-pixel mask, two pixels from its edge, in ONNX Runtime and in
+        # OpenVINO alike). A shifted or misplaced mask differs by many.
+        assert found['max_mask_pixels_off_edge'] == 0 or \
+            found['max_mask_pixels_diff'] == 1, found
     return dict(found, deployed_matched=extra['matched'],
                 deployed_total=extra['total'])
 
