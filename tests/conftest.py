@@ -20,6 +20,8 @@ _WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
 torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# the repository's own tooling (doc_tables), which the package does not carry
+sys.path.insert(0, osp.join(ROOT, '.dev_scripts'))
 #: The lane of an installed (non-editable) package, `bash tools/run_tests.sh
 #: --oldest`: the repository is then never put on a child's import path, so
 #: that children import the wheel as a user's process would.

@@ -49,7 +49,8 @@ def test_cpu_identity_tells_apart_cpus_that_share_a_name(monkeypatch):
 
 
 def test_records_carry_the_cpu_identity_and_tables_label_by_it():
-    from swiftformer_mm.analysis import doc_tables, records
+    import doc_tables  # .dev_scripts/ (tests/conftest.py)
+    from swiftformer_mm.analysis import records
     cond = records.conditions(command='x')
     for key in ('cpu_vendor', 'cpu_family', 'cpu_model_number',
                 'cpu_stepping', 'cpu_microarchitecture', 'cpu_caches',

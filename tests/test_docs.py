@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from swiftformer_mm.analysis import doc_tables, records
+import doc_tables  # .dev_scripts/ (tests/conftest.py)
+from swiftformer_mm.analysis import records
 
 ROOT = records.ROOT
 
@@ -52,7 +53,7 @@ def test_a_stale_figure_is_caught(tmp_path):
     (tmp_path / doc).write_text(text.replace(body, stale))
     problems = doc_tables.check(root=str(tmp_path), documents=(doc, ))
     assert problems == [f'{doc}: stale table(s) {m.group("name")}: run '
-                        'python tools/analysis_tools/docs_tables.py']
+                        'python .dev_scripts/docs_tables.py']
     # and the tool puts the recorded figure back
     doc_tables.update(root=str(tmp_path), documents=(doc, ))
     assert (tmp_path / doc).read_text() == text
@@ -133,7 +134,7 @@ def test_no_measured_figure_outside_generated_tables(doc):
         for m in FIGURE.finditer(line):
             found.append(f'{doc}:{number}: {m.group(0)!r} in {line.strip()}')
     assert not found, ('figures must come from a generated table '
-                       '(docs/records + tools/analysis_tools/docs_tables.py)'
+                       '(docs/records + .dev_scripts/docs_tables.py)'
                        ':\n' + '\n'.join(found))
 
 
@@ -387,9 +388,10 @@ def _expand(word):
 def _repository_files(root):
     found = set()
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith('.')
-                   and d not in ('work_dirs', 'data', 'outputs',
-                                 'checkpoints', '__pycache__')]
+        # hidden folders hold no documented file but .dev_scripts/ and .ci/
+        dirs[:] = [d for d in dirs if (not d.startswith('.') or d in (
+            '.dev_scripts', '.ci')) and d not in (
+                'work_dirs', 'data', 'outputs', 'checkpoints', '__pycache__')]
         rel = os.path.relpath(folder, root)
         found.update(os.path.normpath(os.path.join(rel, f)) for f in files)
     return frozenset(found)

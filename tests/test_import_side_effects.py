@@ -6,7 +6,7 @@ and mmengine's default file backend stays mmengine's. The same holds for
 building a ``CPUAmpOptimWrapper`` and running a forward under it: mmcv's
 ops get fp32 inputs inside its ``optim_context`` only.
 
-What it does on purpose beyond registering is named in the README and
+What it does on purpose beyond registering is named in docs/development.md and
 allowed below: the Runner-checkpoint allow-list of torch's safe loading
 (a set that grows; nothing is replaced) and, where the installed
 transformers broke mmpretrain's multimodal models, mmpretrain's
@@ -116,7 +116,7 @@ checks['replaced_inside'] = all(
 checks['restored'] = current() == originals
 '''
 
-# Deliberate, named in the README (see the module docstring).
+# Deliberate, named in docs/development.md (see the module docstring).
 ALLOWED_CHANGES = {
     # torch.serialization.add_safe_globals extends the allow-list
     'torch._weights_only_unpickler _marked_safe_globals_set',

@@ -16,10 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 MAX_LINES = 500
 #: Modules allowed past MAX_LINES (a hint, not a reason to split what
 #: belongs together), each with the reason.
-LONGER_BY_DESIGN = {
-    f'{PACKAGE}.analysis.doc_tables': 'every figure table of the docs, one '
-    'builder each, beside the registry and the renderer that use them',
-}
+LONGER_BY_DESIGN = {}
 
 
 def _modules():

@@ -8,8 +8,8 @@ asked to (``--record`` for the Python tools, ``RECORD=1`` for the shell
 scripts). A record holds the figures and the conditions they were measured
 under: the command, the commit, the date, the CPU model and its INT8-relevant
 instruction sets, threads and load average. Records are appended, never
-edited; ``tools/analysis_tools/docs_tables.py`` renders the documents' figure
-tables from them (:mod:`.doc_tables`).
+edited; ``.dev_scripts/docs_tables.py`` renders the documents' figure
+tables from them (``.dev_scripts/doc_tables.py``).
 
 Example:
     >>> from swiftformer_mm.analysis import records

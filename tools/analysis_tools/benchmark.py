@@ -33,7 +33,7 @@ idle machine for absolute numbers; the ratios are the robust part.
 Every mode that measures takes ``--record``: the figures and their conditions
 (command, commit, date, CPU and its INT8 instructions, threads, load) are
 appended to ``docs/records/benchmark.jsonl``, from which
-``tools/analysis_tools/docs_tables.py`` makes the docs' tables.
+``.dev_scripts/docs_tables.py`` makes the docs' tables.
 
 The "authors' code" comparison: their model file no longer imports with
 current timm (``timm.models.layers.helpers`` is gone); timm's

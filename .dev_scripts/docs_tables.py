@@ -2,16 +2,19 @@
 """Make the figure tables of the README and docs from docs/records.
 
 Each table between ``<!-- table:NAME ARGS -->`` and ``<!-- /table -->`` is
-rendered by ``swiftformer_mm.analysis.doc_tables.BUILDERS[NAME]`` from the
+rendered by ``doc_tables.BUILDERS[NAME]`` (beside this file) from the
 records that the measuring tools append (``--record`` / ``RECORD=1``).
 
-    python tools/analysis_tools/docs_tables.py           # rewrite the tables
-    python tools/analysis_tools/docs_tables.py --check   # exit 1 if stale
+    python .dev_scripts/docs_tables.py           # rewrite the tables
+    python .dev_scripts/docs_tables.py --check   # exit 1 if stale
+
+Repository tooling, as OpenMMLab keeps it in .dev_scripts/: the installed
+package does not carry it.
 """
 import argparse
 import sys
 
-from swiftformer_mm.analysis import doc_tables
+import doc_tables  # beside this file (the script's folder is on sys.path)
 
 
 def main():

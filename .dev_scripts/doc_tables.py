@@ -1,10 +1,11 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
-"""The figure tables of the README and docs, made from records (:mod:`.records`).
+"""The figure tables of the README and docs, made from records
+(:mod:`swiftformer_mm.analysis.records`).
 
 A document marks each generated table::
 
     <!-- table:deployed task=segmentor arch=l1 -->
-    ...the table, written by tools/analysis_tools/docs_tables.py...
+    ...the table, written by .dev_scripts/docs_tables.py...
     <!-- /table -->
 
 The name selects a builder in :data:`BUILDERS`, the ``key=value`` words are
@@ -15,15 +16,18 @@ runs on any CPU that is shown. Tables are grouped by CPU (model and INT8
 instructions): figures are bit-identical on one kind of CPU, not across kinds.
 
 Example:
-    >>> from swiftformer_mm.analysis import doc_tables
+    >>> import doc_tables  # python .dev_scripts/docs_tables.py runs it
     >>> problems = doc_tables.check()   # [] when every table is current
 """
 import os
 import re
 import statistics
 
-from . import records as rec
+from swiftformer_mm.analysis import records as rec
 
+#: The repository this file is in (repository tooling: the installed package
+#: does not carry it).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Documents with generated tables, relative to the repository root.
 DOCUMENTS = ('README.md', 'docs/benchmarks.md', 'docs/classification.md',
              'docs/demo.md', 'docs/deployment.md', 'docs/detection.md',
@@ -290,7 +294,7 @@ def _stack(record) -> str:
 def stacks(records, root=None, **_):
     """The supported stacks (their pins) and what each lane of the suite
     passed on them, the latest run per stack, lane and CPU."""
-    root = root or rec.ROOT
+    root = root or ROOT
     latest = {}
     for r in select(records, 'suite'):
         args = r['key'].get('args', '').split()
@@ -711,7 +715,7 @@ def tie(records, arch='l1', **_):
 
 def flops_arch(records, **_):
     """Backbone parameters and GMACs of every arch against the paper."""
-    from .flops import PAPER
+    from swiftformer_mm.analysis.flops import PAPER
     found = [r for r in select(records, 'flops', shape=[224, 224],
                                deploy=False) if 'archs' in r['key']]
     if not found:
@@ -767,7 +771,7 @@ ZOO_SHAPES = {'detection': [800, 1344], 'segmentation': [512, 512],
 
 def load_metafile(task, root=None) -> dict:
     import yaml
-    with open(os.path.join(root or rec.ROOT, METAFILES[task])) as f:
+    with open(os.path.join(root or ROOT, METAFILES[task])) as f:
         return yaml.safe_load(f)
 
 
@@ -898,7 +902,7 @@ def render(text: str, records, errors=None) -> str:
 def _documents(root, documents):
     """``(name, path, text)`` of each document."""
     for doc in documents:
-        path = os.path.join(root or rec.ROOT, doc)
+        path = os.path.join(root or ROOT, doc)
         with open(path) as f:
             yield doc, path, f.read()
 
@@ -919,7 +923,7 @@ def check(root=None, records=None, documents=DOCUMENTS) -> list:
                 MARKER.finditer(new), MARKER.finditer(text))
                 if m.group(0) != o.group(0)]
             problems.append(f'{doc}: stale table(s) {", ".join(stale)}: run '
-                            'python tools/analysis_tools/docs_tables.py')
+                            'python .dev_scripts/docs_tables.py')
     return problems
 
 
