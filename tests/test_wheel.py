@@ -194,3 +194,16 @@ def test_mim_train_and_test_swiftformer_mm_from_the_wheel(tmp_path):
               'work/epoch_1.pth', '--work-dir', 'work/test', cwd=tmp_path,
               env=env, timeout=900).log
     assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
+
+
+@needs_wheel
+def test_mim_search_reads_the_model_zoo_from_the_wheel(tmp_path):
+    """``mim search`` reads ``.mim/model-index.yml`` and the metafiles the
+    wheel carries: the paper's figures, as the README's model zoo shows."""
+    from conftest import MIM
+    out = run((MIM, 'search', 'swiftformer_mm', '--config',
+               'mask_rcnn_swiftformer_l1', '--field', 'coco/box_ap',
+               'coco/mask_ap'), cwd=tmp_path).stdout
+    figures = dict(line.split() for line in out.splitlines()
+                   if line.startswith('coco/'))
+    assert figures == {'coco/box_ap': '41.2', 'coco/mask_ap': '38.1'}, out
