@@ -311,9 +311,11 @@ def stacks(records, root=None, **_):
         if not lanes:
             rows.append([f'**{stack}** ({setup_command})', versions, '-', '-',
                          'no run recorded', '-', '-'])
-        for (_, lane, cpu), r in lanes:
+        for n, ((_, lane, cpu), r) in enumerate(lanes):
             f = r['figures']
-            rows.append([f'**{stack}** ({setup_command})', versions, cpu,
+            first = n == 0  # the stack and its pins once, on its first row
+            rows.append([f'**{stack}** ({setup_command})' if first else '',
+                         versions if first else '', cpu,
                          f'`--{lane}`' if lane != 'everything' else
                          'everything',
                          f"{f['passed']:.0f} passed, {f['failed']:.0f} "
