@@ -1,5 +1,6 @@
 """Runner checkpoints load with torch.load's safety on; writes are atomic."""
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -32,18 +33,24 @@ def runner_like_checkpoint():
     }
 
 
-@pytest.fixture(params=['torch allow-list', 'restricted pickle module'])
-def loading_path(request, monkeypatch):
-    """Both ways :func:`safe_load` protects a load: torch's own weights_only
-    allow-list, extended (torch >= 2.6), and the restricted pickle module
-    given to ``torch.load`` where torch cannot extend it (torch < 2.6; forced
-    here on a newer torch so that both run on every stack)."""
+def _extensible() -> bool:
     from swiftformer_mm.checkpoint import safe_globals
-    if request.param == 'torch allow-list':
-        if not safe_globals._extensible_weights_only():
-            pytest.skip(f'torch {torch.__version__} has no extensible '
-                        'weights_only allow-list (torch >= 2.6)')
-    else:
+    return safe_globals._extensible_weights_only()
+
+
+#: The ways :func:`safe_load` protects a load on this torch: the restricted
+#: pickle module it gives ``torch.load`` where torch cannot extend its
+#: weights_only allow-list (torch < 2.6; forced on a newer torch too, so
+#: that it runs on every stack), and that allow-list, extended, where torch
+#: has one to extend.
+LOADING_PATHS = ['restricted pickle module'] + (
+    ['torch allow-list'] if _extensible() else [])
+
+
+@pytest.fixture(params=LOADING_PATHS)
+def loading_path(request, monkeypatch):
+    from swiftformer_mm.checkpoint import safe_globals
+    if request.param == 'restricted pickle module':
         monkeypatch.setattr(safe_globals, '_extensible_weights_only',
                             lambda: False)
     return request.param
@@ -63,15 +70,18 @@ def test_runner_checkpoint_loads_safely(tmp_path, loading_path):
     assert 'message_hub' in _load_checkpoint(str(tmp_path / 'iter_8.pth'))
 
 
-def test_torchs_own_weights_only_load_reads_runner_checkpoints(tmp_path):
-    """What mmengine's --resume meets on torch >= 2.6."""
-    from swiftformer_mm.checkpoint import safe_globals
-    if not safe_globals._extensible_weights_only():
-        pytest.skip(f'torch {torch.__version__} loads without weights_only '
-                    'by default')
+def test_torchs_own_weights_only_load_and_runner_checkpoints(tmp_path):
+    """torch >= 2.6 (where mmengine's --resume meets weights_only=True by
+    default): the import's allow-list lets Runner checkpoints through. Older
+    torch refuses them with weights_only=True and cannot be told otherwise,
+    which is why safe_load brings its own allow-list there."""
     torch.save(runner_like_checkpoint(), tmp_path / 'iter_8.pth')
-    loaded = torch.load(tmp_path / 'iter_8.pth', weights_only=True)
-    assert loaded['meta']['eta'] == 1.5
+    if _extensible():
+        loaded = torch.load(tmp_path / 'iter_8.pth', weights_only=True)
+        assert loaded['meta']['eta'] == 1.5
+    else:
+        with pytest.raises(pickle.UnpicklingError, match='Unsupported class'):
+            torch.load(tmp_path / 'iter_8.pth', weights_only=True)
 
 
 class _GetattrOnAllowedClass:
