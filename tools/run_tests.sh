@@ -44,6 +44,8 @@ elif [[ "${1:-}" == "--oldest" ]]; then
   export SWIFTFORMER_MM_TEST_INSTALLED=1 PYTHONSAFEPATH=1
 fi
 STACK=$STACK bash "$ROOT/tools/setup_env.sh"
+# mmdeploy's SDK and a torch-free host, for tests/test_sdk.py (slow tests)
+[[ "$LANE" == everything ]] && bash "$ROOT/tools/setup_sdk_env.sh"
 if [[ "${RECORD:-0}" != 1 ]]; then
   exec "$PY" -m pytest -n "$WORKERS" --dist loadfile "${SELECT[@]}" "$@"
 fi

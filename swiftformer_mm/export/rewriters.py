@@ -116,7 +116,12 @@ def adaptive_avg_pool2d__exact(input, output_size):  # noqa: A002
 def encoder_decoder__predict__logits(self, inputs, data_samples, **kwargs):
     ctx = FUNCTION_REWRITER.get_context()
     if get_codebase_config(ctx.cfg).get('resize_to_input', True):
-        return ctx.origin_func(self, inputs, data_samples, **kwargs)
+        # mmdeploy's own rewrite, which this one replaces in the registry
+        # (the origin is mmseg's predict, which returns data samples): the
+        # decode head's logits resized to the input
+        from mmdeploy.codebase.mmseg.models.segmentors.encoder_decoder \
+            import encoder_decoder__predict
+        return encoder_decoder__predict(self, inputs, data_samples, **kwargs)
     return self.decode_head.forward(self.extract_feat(inputs))
 
 

@@ -6,7 +6,12 @@
         [--device cpu] [--sizes HxW ...] [--calib N] [--cfg-options k=v ...]
 
 Writes DIR/end2end.onnx (plus DIR/end2end.xml/.bin for OpenVINO), with the
-SwiftFormer backbone in its fused deploy form, then runs PyTorch (the
+SwiftFormer backbone in its fused deploy form, and beside it the files
+mmdeploy's SDK loads the folder with (deploy.json, pipeline.json,
+detail.json, as mmdeploy's own tools/deploy.py --dump-info writes them)
+wherever the SDK computes what mmdet/mmseg/mmpretrain compute; where it
+cannot, the tool says why and which deploy config to use for the SDK
+(--no-sdk-files: leave them out). It then runs PyTorch (the
 checkpoint as mmdet/mmseg run it) and the backend on IMAGE, and on IMAGE
 resized to other sizes and aspect ratios (--sizes; by default two, neither
 a multiple of 32), and prints how far apart their predictions are: a
@@ -29,7 +34,7 @@ from mmengine.config import Config, DictAction
 
 from swiftformer_mm.analysis.timing import parse_size
 from swiftformer_mm.cpu import cpu_int8_class, cpu_model, int8_advice
-from swiftformer_mm.export import pipeline
+from swiftformer_mm.export import pipeline, sdk
 from swiftformer_mm.export.speed_check import time_int8_against_fp32
 from swiftformer_mm.inputs import load_image
 
@@ -38,6 +43,20 @@ def other_sizes(h: int, w: int):
     """Two sizes of other aspect ratios than ``h x w``, odd numbers."""
     return [((h * 3 // 4) | 1, (w * 5 // 4) | 1),
             ((h * 5 // 4) | 1, (w * 2 // 3) | 1)]
+
+
+def write_sdk_files(deploy_cfg, model_cfg, files, args) -> None:
+    """mmdeploy SDK's files beside the model, or why not (a note: the
+    deployment itself is fine for every other host)."""
+    try:
+        paths = sdk.write_sdk_files(deploy_cfg, model_cfg, args.work_dir,
+                                    files, args.checkpoint, args.device)
+    except ValueError as e:
+        print(f'note: no files for mmdeploy\'s SDK: {e}')
+        return
+    print(f'mmdeploy SDK files: {", ".join(paths)}')
+    if 'masks' in deploy_cfg.get('onnx_config', {}).get('output_names', []):
+        print(f'note: {sdk.SDK_MASK_RACE}')
 
 
 def main():
@@ -62,6 +81,9 @@ def main():
     parser.add_argument('--no-speed-check', action='store_true',
                         help='INT8 configs: do not time the INT8 model '
                         'against its fp32 twin on this machine')
+    parser.add_argument('--no-sdk-files', action='store_true',
+                        help="do not write mmdeploy SDK's deploy.json, "
+                        'pipeline.json and detail.json')
     parser.add_argument('--speed-check-seconds', type=float, default=10.,
                         help='INT8 configs: about how long to time them '
                         '(default 10)')
@@ -88,6 +110,8 @@ def main():
                             args.img, args.work_dir, args.device, args.calib,
                             sizes)
     print(f'deployed to {", ".join(files)} in {time.time() - start:.0f} s')
+    if not args.no_sdk_files:
+        write_sdk_files(deploy_cfg, model_cfg, files, args)
     rows = pipeline.compare_at_sizes(args.deploy_cfg, model_cfg,
                                      args.checkpoint, files, args.img, sizes,
                                      args.device)

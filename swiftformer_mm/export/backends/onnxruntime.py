@@ -85,7 +85,26 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
         weight_type=weight_types[cfg.get('weight_type', 'int8')],
         nodes_to_exclude=ignored or None,
         op_types_to_quantize=cfg.get('op_types'))
+    used_opsets_only(out_file)
     return out_file
+
+
+def used_opsets_only(onnx_file: str) -> None:
+    """Drop the opset imports of domains no node of the model uses.
+
+    ONNX Runtime's quantizer stamps its output with every domain it knows
+    (``ai.onnx.ml`` 5, ``ai.onnx.training``, ...); ONNX Runtime 1.15, the
+    one inside mmdeploy's SDK (mmdeploy-runtime 1.3.1), refuses a model
+    stamped with ``ai.onnx.ml`` 5, and the SDK then crashes (SIGSEGV)
+    instead of saying so."""
+    import onnx
+    model = onnx.load(onnx_file)
+    used = {node.domain for node in model.graph.node} | {''}
+    kept = [o for o in model.opset_import if o.domain in used]
+    if len(kept) < len(model.opset_import):
+        del model.opset_import[:]
+        model.opset_import.extend(kept)
+        onnx.save(model, onnx_file)
 
 
 class MMDeployBackend(DeployBackend):
