@@ -246,3 +246,81 @@ def test_sdk_classifier_equals_mmpretrain(tmp_path, sdk_python, classifier,
             assert abs(score - scores.max()) <= tol, (score, scores.max())
             # the top class, or one tied with it within the tolerance
             assert scores[int(label)] >= scores.max() - tol, answer['top']
+
+
+# -------------------------------------- a host that follows the contract
+def run_minimal_host(python, task, model, images, out, *options):
+    """demo/onnxruntime_host.py (ONNX Runtime, numpy, OpenCV; no torch) in
+    the torch-free venv: one dict of arrays per image."""
+    subprocess.run([python, osp.join(ROOT, 'demo/onnxruntime_host.py'), task,
+                    model, *images, '--out', out, *map(str, options)],
+                   check=True, capture_output=True, text=True)
+    saved = np.load(out)
+    return [{key.split('_', 1)[1]: saved[key] for key in saved.files
+             if key.startswith(f'{i}_')} for i in range(len(images))]
+
+
+def test_minimal_host_segments_as_mmseg(tmp_path, sdk_python):
+    """The default graph (1/4-resolution logits) and the demo config's test
+    pipeline, ResizeToMultiple included: the host resizes and takes the
+    argmax as docs/deployment.md says."""
+    ade.generate(str(tmp_path / 'ade'), num_train=2, num_val=1)
+    cfg = seg_config(tmp_path / 'ade')
+    for step in cfg.test_pipeline:
+        if step.type == 'Resize':
+            step.scale = (224, 224)
+    cfg.test_dataloader.dataset.pipeline = cfg.test_pipeline
+    cfg.model.data_preprocessor.pop('size', None)
+    ckpt = build(cfg, tmp_path / 'seg.pth')
+    deploy_cfg = osp.join(DEPLOY, 'segmentation_onnxruntime_dynamic.py')
+    files = pipeline.export(deploy_cfg, cfg, ckpt, write_image(
+        tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / 'ort'))
+    imgs = images(tmp_path)
+    pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
+    answers = run_minimal_host(sdk_python, 'seg', files[0], imgs,
+                               str(tmp_path / 'host.npz'), '--scale', 224,
+                               224, '--resize-to-multiple', 32)
+    for (library, _), answer in zip(pairs, answers, strict=True):
+        assert_labels_equal(library, answer['labels'])
+
+
+@pytest.mark.parametrize('family', ['retinanet', 'mask_rcnn'])
+def test_minimal_host_detects_as_mmdet(tmp_path, sdk_python, family):
+    cfg = family_config(tmp_path, DET, family)
+    ckpt = build(cfg, tmp_path / 'model.pth', family)
+    name = ('instance-seg' if family == 'mask_rcnn' else 'detection') + \
+        '_onnxruntime_dynamic.py'
+    deploy_cfg = osp.join(DEPLOY, name)
+    files = pipeline.export(deploy_cfg, cfg, ckpt, write_image(
+        tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / 'ort'))
+    imgs = images(tmp_path)
+    pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
+    answers = run_minimal_host(sdk_python, 'det', files[0], imgs,
+                               str(tmp_path / 'host.npz'), '--scale', 224,
+                               224, '--score-thr', SCORE)
+    for (library, _), answer in zip(pairs, answers, strict=True):
+        found = match_detections(library, answer, SCORE, IOU)
+        extra = match_detections(answer, library, SCORE, IOU)
+        assert found['total'] >= 3, found
+        assert found['matched'] == found['total'], found
+        assert extra['matched'] == extra['total'], extra
+        assert found['max_score_diff'] <= SCORE_DIFF, found
+        if family == 'mask_rcnn':  # test_deploy_families' mask thresholds
+            assert found['min_mask_iou'] >= 0.99 or \
+                found['max_mask_pixels_diff'] <= 2, found
+
+
+def test_minimal_host_classifies_as_mmpretrain(tmp_path, sdk_python,
+                                               classifier):
+    cfg, ckpt = classifier
+    deploy_cfg = osp.join(DEPLOY, 'classification_onnxruntime_dynamic.py')
+    files = pipeline.export(deploy_cfg, cfg, ckpt, write_image(
+        tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / 'ort'))
+    imgs = images(tmp_path)
+    pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
+    answers = run_minimal_host(sdk_python, 'cls', files[0], imgs,
+                               str(tmp_path / 'host.npz'))
+    for (library, _), answer in zip(pairs, answers, strict=True):
+        np.testing.assert_allclose(answer['scores'],
+                                   library['class_scores'].reshape(-1),
+                                   atol=1e-5)
