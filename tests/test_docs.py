@@ -367,8 +367,9 @@ FOREIGN = {'util/datasets.py', 'main.py', 'meta/val.txt',
            'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
            'poolformer/fpn_poolformer_s12_8xb4-40k_ade20k-512x512.py',
            'sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py'}
-#: What the tools write (deploy.py's ExecuTorch manifest).
-WRITTEN = {'executorch.json'}
+#: What the tools write (deploy.py's ExecuTorch manifest, mmdeploy SDK's
+#: files).
+WRITTEN = {'executorch.json', 'deploy.json', 'pipeline.json', 'detail.json'}
 #: Where the tools write and users put data: not in the repository.
 RUNTIME_DIRS = ('work_dirs/', 'outputs/', 'data/', 'checkpoints/', '.venv/',
                 '/', '~', '$', 'WORK_DIR/')
