@@ -324,3 +324,62 @@ def test_minimal_host_classifies_as_mmpretrain(tmp_path, sdk_python,
         np.testing.assert_allclose(answer['scores'],
                                    library['class_scores'].reshape(-1),
                                    atol=1e-5)
+
+
+# ------------------------------------------------ your own images, a tool
+def test_predict_tool_draws_and_saves_the_deployed_predictions(tmp_path,
+                                                               classifier):
+    """tools/deployment/predict.py on a folder: a picture and predictions
+    per image, the predictions those of mmdet / mmseg / mmpretrain."""
+    import sys
+    import mmcv
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    imgs = [write_image(folder / f'{h}x{w}.png', h, w, seed=k)
+            for k, (h, w) in enumerate(SIZES)]
+    det_cfg = family_config(tmp_path, DET, 'mask_rcnn')
+    seg_cfg, seg_ckpt = demo_segmentor(tmp_path)
+    cls_cfg, cls_ckpt = classifier
+    cases = dict(
+        det=(det_cfg, build(det_cfg, tmp_path / 'det.pth', 'mask_rcnn'),
+             'instance-seg_onnxruntime_dynamic.py'),
+        seg=(seg_cfg, seg_ckpt, 'segmentation_onnxruntime_dynamic.py'),
+        cls=(cls_cfg, cls_ckpt, 'classification_onnxruntime_dynamic.py'))
+    for task, (cfg, ckpt, name) in cases.items():
+        deploy_cfg = osp.join(DEPLOY, name)
+        files = pipeline.export(deploy_cfg, cfg, ckpt, write_image(
+            tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / task))
+        cfg_file = str(tmp_path / f'{task}_cfg.py')
+        cfg.dump(cfg_file)
+        out = tmp_path / f'{task}_out'
+        subprocess.run([sys.executable,
+                        osp.join(ROOT, 'tools/deployment/predict.py'),
+                        deploy_cfg, cfg_file, files[0], str(folder),
+                        '--out-dir', str(out)], check=True, cwd=ROOT)
+        pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
+        for img, (library, _) in zip(imgs, pairs, strict=True):
+            stem = osp.splitext(osp.basename(img))[0]
+            picture = mmcv.imread(str(out / 'vis' / f'{stem}.png'))
+            assert picture.shape[:2] == mmcv.imread(img).shape[:2]
+            if task == 'seg':
+                labels = mmcv.imread(str(out / 'preds' / f'{stem}.png'),
+                                     'unchanged')
+                assert_labels_equal(library, labels)
+                continue
+            with open(out / 'preds' / f'{stem}.json') as f:
+                pred = json.load(f)
+            if task == 'cls':
+                assert pred['pred_label'] == int(
+                    library['class_scores'].argmax())
+                continue
+            from pycocotools import mask as rle
+            saved = dict(bboxes=np.array(pred['bboxes']).reshape(-1, 4),
+                         scores=np.array(pred['scores']),
+                         labels=np.array(pred['labels']),
+                         masks=np.stack([rle.decode(m) for m in
+                                         pred['masks']]).astype(bool))
+            found = match_detections(library, saved, SCORE, IOU)
+            assert found['total'] >= 3 and found['matched'] == \
+                found['total'], found
+            assert found['min_mask_iou'] >= 0.99 or \
+                found['max_mask_pixels_diff'] <= 2, found

@@ -1,7 +1,7 @@
 # Copyright (c) swiftformer_mm contributors. Licensed under the Apache License 2.0.
 """Deploying a detector, segmentor or classifier, whichever the runtime:
-:func:`export`, :func:`load_deployed_model`, :func:`compare_at_sizes` and
-:func:`evaluate`, behind ``tools/deployment/deploy.py``,
+:func:`export`, :func:`load_deployed_model`, :func:`deployed_inferencer`,
+:func:`compare_at_sizes` and :func:`evaluate`, behind ``tools/deployment/deploy.py``,
 ``deploy_test.py``, ``deploy_accuracy.py`` and the benchmarks. Each
 runtime's steps are its module's in :mod:`.backends` (ONNX Runtime,
 OpenVINO, ExecuTorch); this module orchestrates them and never asks which
@@ -137,6 +137,51 @@ def load_deployed_model(deploy_cfg, model_cfg, backend_files: List[str],
                 f'deployed model not found: {path!r}; write it with '
                 'tools/deployment/deploy.py first')
     return build_backend(deploy_cfg, model_cfg, device).load(backend_files)
+
+
+#: The library's own inferencer for each codebase: its pre-processing,
+#: visualisation and prediction files, around the deployed model.
+INFERENCERS = dict(mmdet=('mmdet.apis', 'DetInferencer'),
+                   mmseg=('mmseg.apis', 'MMSegInferencer'),
+                   mmpretrain=('mmpretrain.apis',
+                               'ImageClassificationInferencer'))
+
+
+def deployed_inferencer(deploy_cfg, model_cfg, backend_files: List[str],
+                        device: str = 'cpu'):
+    """mmdet's ``DetInferencer``, mmseg's ``MMSegInferencer`` or
+    mmpretrain's ``ImageClassificationInferencer`` for the model config,
+    running the deployed model of ``backend_files`` (any runtime, ExecuTorch
+    included) instead of PyTorch: call it on images or a folder as the
+    library's inferencer (``out_dir=`` writes the pictures to ``vis/`` and,
+    for mmdet and mmpretrain, the predictions as JSON to ``preds/``). Use
+    and call it inside :func:`~.mmdeploy_compat.mmdeploy_patched`.
+
+    Example:
+        >>> with mmdeploy_patched():  # doctest: +SKIP
+        ...     inferencer = deployed_inferencer(
+        ...         'configs/deploy/instance-seg_onnxruntime_dynamic.py',
+        ...         MODEL_CFG, ['work_dirs/deploy/det_ort/end2end.onnx'])
+        ...     inferencer('demo.jpg', out_dir='outputs/deployed')
+    """
+    import importlib
+    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    scope = model_cfg.default_scope
+    module, name = INFERENCERS[scope]
+    model = load_deployed_model(deploy_cfg, model_cfg, backend_files, device)
+    cfg = copy.deepcopy(model_cfg)
+    cfg.model.get('backbone', {}).pop('init_cfg', None)  # no weights to read
+    # The inferencer builds the PyTorch model (weights=None: random) for its
+    # class names and palette, then runs the deployed one.
+    extra = dict(mmdet=dict(weights=None, show_progress=False),
+                 mmseg=dict(weights=None), mmpretrain=dict(pretrained=False))
+    inferencer = getattr(importlib.import_module(module), name)(
+        model=cfg, device=device, **extra[scope])
+    meta = getattr(inferencer.model, 'dataset_meta', None)
+    if meta is not None:  # mmpretrain's keeps its classes itself
+        model.dataset_meta = meta
+    inferencer.model = model
+    return inferencer
 
 
 def deployed_network(deploy_cfg, model_cfg, model: torch.nn.Module,
