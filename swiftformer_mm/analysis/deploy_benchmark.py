@@ -147,12 +147,11 @@ def bench_deployed(args):
     return dict(per_image_ms={k: round(t * 1e3, 2) for k, t in med.items()})
 
 
-def _onnx_runtimes(model, x, calib, families, work) -> dict:
-    """Timed calls of the backbone in ONNX Runtime and / or OpenVINO, fp32
-    and INT8 recipes."""
+def _onnx_runtime_files(model, x, calib, families, work) -> dict:
+    """The backbone's model files for ONNX Runtime and / or OpenVINO, fp32
+    and INT8 recipes, by the names the tables give them."""
     from ..export.backends import onnxruntime as ort_backend
     from ..export.backends import openvino as ov_backend
-    from ..export.mmdeploy_compat import OpenVINORuntimeWrapper
     from ..export.onnx import to_onnx
     from ..export.quantize import matmuls_as_convs
     onnx_file = os.path.join(work, 'backbone.onnx')
@@ -193,6 +192,14 @@ def _onnx_runtimes(model, x, calib, families, work) -> dict:
         files.update({name: ort_backend.quantize(
             onnx_file, calib, onnx_file.replace('.onnx', f'-int8-{i}.onnx'),
             recipe) for i, (name, recipe) in enumerate(ort_recipes.items())})
+    return files
+
+
+def _onnx_runtimes(model, x, calib, families, work) -> dict:
+    """Timed calls of the backbone in ONNX Runtime and / or OpenVINO, fp32
+    and INT8 recipes."""
+    from ..export.mmdeploy_compat import OpenVINORuntimeWrapper
+    files = _onnx_runtime_files(model, x, calib, families, work)
     import onnxruntime as ort
     fns = {}
     for runtime, path in files.items():
@@ -234,17 +241,13 @@ def _executorch_programs(model, x, calib, work) -> dict:
     return fns
 
 
-def bench_quantized_backbone(args):
-    """The SwiftFormer backbone alone (deploy form), fp32 and INT8, against
-    PyTorch eager: in ONNX Runtime and OpenVINO, or (``--backends
-    executorch``) in ExecuTorch, each runtime's INT8 as the deploy configs
-    quantize it beside the recipes measured against that."""
-    families = sorted({b.replace('-int8', '') for b in args.backends})
+def _backbone_and_calibration(args):
+    """The deploy-form backbone (random weights), its input and the
+    calibration inputs (demo-set images, normalised as the configs do)."""
     h, w = parse_size(args.size or '512x512')
     work = tempfile.mkdtemp(prefix='bench_int8_backbone_')
     model = switch_to_deploy(randomize_(SwiftFormer(args.arch))).eval()
     x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
-    # calibration: images of the demo sets, normalised as the configs do
     from ..demo_data import ade
     root = os.path.join(work, 'calibration_data')
     ade.generate(root, num_train=args.calib or 16, num_val=1)
@@ -256,6 +259,93 @@ def bench_quantized_backbone(args):
         img = cv2.resize(cv2.imread(os.path.join(folder, name)), (w, h))
         t = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
         calib.append((t.float() - mean) / std)
+    return model, x, calib, work
+
+
+def _ort_op_times(path, x, runs) -> dict:
+    """ms per call of each op type (ONNX Runtime's own profiler)."""
+    import json
+
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.enable_profiling = True
+    options.profile_file_prefix = os.path.splitext(path)[0] + '_profile'
+    session = ort.InferenceSession(path, options,
+                                   providers=['CPUExecutionProvider'])
+    feed = {'input': x.numpy()}
+    session.run(None, feed)  # warm-up, profiled too: counted below
+    for _ in range(runs):
+        session.run(None, feed)
+    with open(session.end_profiling()) as f:
+        events = json.load(f)
+    times = {}
+    for event in events:
+        if event.get('cat') == 'Node' and event['name'].endswith(
+                '_kernel_time'):
+            op = event['args']['op_name']
+            times[op] = times.get(op, 0) + event['dur'] / 1e3
+    return {op: t / (runs + 1) for op, t in times.items()}
+
+
+def _openvino_op_times(path, x, runs) -> dict:
+    """ms per call of each (op type, kernel) (OpenVINO's PERF_COUNT): the
+    kernel (``exec_type``, e.g. ``jit_avx2_I8`` or ``jit_avx2_FP32``) says
+    which ops run on integers."""
+    import openvino as ov
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(path), 'CPU', {
+        'PERF_COUNT': 'YES', 'INFERENCE_PRECISION_HINT': 'f32',
+        'INFERENCE_NUM_THREADS': torch.get_num_threads()})
+    request = compiled.create_infer_request()
+    times = {}
+    for _ in range(runs + 1):
+        request.infer({0: x.numpy()})
+        if _ == 0:
+            continue  # warm-up
+        for info in request.get_profiling_info():
+            key = f'{info.node_type} ({info.exec_type})'
+            times[key] = times.get(key, 0) + \
+                info.real_time.total_seconds() * 1e3
+    return {op: t / runs for op, t in times.items()}
+
+
+def bench_int8_ops(args):
+    """Where the time of the backbone goes, per op type, fp32 against the
+    shipped INT8 recipe, in ONNX Runtime and OpenVINO (their profilers):
+    which ops INT8 makes faster or slower on this CPU."""
+    model, x, calib, work = _backbone_and_calibration(args)
+    files = _onnx_runtime_files(model, x, calib, ['onnxruntime', 'openvino'],
+                                work)
+    runs = args.repeats
+    figures = {}
+    print(f'## SwiftFormer-{args.arch.upper()} backbone, '
+          f'{x.shape[2]}x{x.shape[3]}, batch 1, per op type, mean of {runs} '
+          f'profiled calls: {machine()}\n')
+    for runtime, profile in (('onnxruntime', _ort_op_times),
+                             ('openvino', _openvino_op_times)):
+        fp32 = profile(files[runtime], x, runs)
+        int8 = profile(files[f'{runtime}-int8'], x, runs)
+        figures[runtime] = {k: round(v, 3) for k, v in fp32.items()}
+        figures[f'{runtime}-int8'] = {k: round(v, 3) for k, v in int8.items()}
+        print(f'### {runtime}: fp32 {sum(fp32.values()):.1f} ms, INT8 '
+              f'{sum(int8.values()):.1f} ms (sum of the ops)\n')
+        print('| op | fp32 ms | INT8 ms |\n|---|---|---|')
+        for op in sorted(set(fp32) | set(int8),
+                         key=lambda o: -max(fp32.get(o, 0), int8.get(o, 0))):
+            print(f'| {op} | {fp32.get(op, 0):.2f} | {int8.get(op, 0):.2f} |')
+        print()
+    return dict(op_ms=figures)
+
+
+def bench_quantized_backbone(args):
+    """The SwiftFormer backbone alone (deploy form), fp32 and INT8, against
+    PyTorch eager: in ONNX Runtime and OpenVINO, or (``--backends
+    executorch``) in ExecuTorch, each runtime's INT8 as the deploy configs
+    quantize it beside the recipes measured against that."""
+    families = sorted({b.replace('-int8', '') for b in args.backends})
+    model, x, calib, work = _backbone_and_calibration(args)
+    h, w = x.shape[2:]
     fns = {}
     if 'onnxruntime' in families or 'openvino' in families:
         fns.update(_onnx_runtimes(model, x, calib, families, work))

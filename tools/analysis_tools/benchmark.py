@@ -23,6 +23,9 @@ idle machine for absolute numbers; the ratios are the robust part.
     # (or ExecuTorch: --backends executorch)
     python tools/analysis_tools/benchmark.py quantized-backbone [--arch l1] [--size 512x512]
         [--backends onnxruntime openvino executorch]
+    # where the backbone's time goes per op type, fp32 against INT8, in
+    # ONNX Runtime and OpenVINO (their own profilers)
+    python tools/analysis_tools/benchmark.py int8-ops [--arch l1] [--size 512x512]
     # training-step cost of keeping unread levels' norms in the graph
     python tools/analysis_tools/benchmark.py tie [--arch l1] [--size 512x512 --batch 2]
     # torch.compile: graph breaks of the backbone (training and deploy form)
@@ -58,6 +61,7 @@ def main():
     parser.add_argument('what', choices=['backbone', 'scaling', 'detector',
                                          'segmentor', 'memory', 'compile',
                                          'profile', 'tie', 'deployed',
+                                         'int8-ops',
                                          'quantized-backbone'])
     parser.add_argument('--arch', default='l1')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
@@ -96,13 +100,14 @@ def main():
     defaults = dict(backbone=([1, 8], 15), scaling=([1], 11),
                     detector=([1], 5), segmentor=([1], 7), memory=([2], 1),
                     compile=([1], 1), profile=([1], 1), tie=([2], 9),
-                    deployed=([1], 7), **{'quantized-backbone': ([1], 15)})
+                    deployed=([1], 7), **{'quantized-backbone': ([1], 15),
+                                             'int8-ops': ([1], 10)})
     batch, repeats = defaults[args.what]
     args.batch = args.batch or batch
     args.repeats = args.repeats or repeats
     what = args.what.replace('-', '_')
     module = deploy_benchmark if what in (
-        'deployed', 'quantized_backbone') else benchmark
+        'deployed', 'quantized_backbone', 'int8_ops') else benchmark
     figures = getattr(module, f'bench_{what}')(args)
     if args.record:
         if not figures:
@@ -114,7 +119,8 @@ def main():
 #: The input size each mode uses when --size is not given.
 DEFAULT_SIZES = {'detector': '800x1344', 'segmentor': '512x512',
                  'memory': '512x512', 'tie': '512x512',
-                 'quantized-backbone': '512x512', 'profile': '800x1344',
+                 'quantized-backbone': '512x512', 'int8-ops': '512x512',
+                 'profile': '800x1344',
                  ('deployed', 'classifier'): '224x224',
                  ('deployed', 'segmentor'): '512x512',
                  ('deployed', 'detector'): '800x1344'}
@@ -129,7 +135,7 @@ def experiment_key(args) -> dict:
         key.update(sizes=args.sizes, channels_last=args.channels_last,
                    compile=args.compile)
     if args.what in ('detector', 'segmentor', 'memory', 'tie', 'deployed',
-                     'quantized-backbone', 'profile'):
+                     'quantized-backbone', 'int8-ops', 'profile'):
         key['size'] = args.size or DEFAULT_SIZES.get(
             (args.what, args.task or 'segmentor'), DEFAULT_SIZES.get(args.what))
     if args.what == 'deployed':
@@ -138,7 +144,7 @@ def experiment_key(args) -> dict:
     if args.what == 'quantized-backbone':
         key['runtimes'] = sorted({b.replace('-int8', '')
                                   for b in args.backends})
-    if args.what in ('deployed', 'quantized-backbone'):
+    if args.what in ('deployed', 'quantized-backbone', 'int8-ops'):
         key['calib'] = args.calib
     return key
 
