@@ -130,7 +130,7 @@ def cpu_int8_class(flags=None) -> str:
 
 
 def int8_advice(flags=None, runtime: str = '', measured=None,
-                fp32_config: str = '') -> str:
+                fp32_config: str = '', recorded=None) -> str:
     """What INT8 is worth on this CPU for ``runtime`` (``'onnxruntime'``,
     ``'openvino'``, ...), in a line or two.
 
@@ -138,9 +138,12 @@ def int8_advice(flags=None, runtime: str = '', measured=None,
     models of the runtime timed on this machine,
     :func:`swiftformer_mm.export.speed_check.time_int8_against_fp32`) comes
     first: where INT8 is not faster it says so plainly and names the faster
-    choice (``fp32_config``, or the other runtime). What the records say of
-    the CPU's class follows, where the CPU has no 8-bit dot products; empty
-    where there is nothing to say.
+    choice (``fp32_config``, or the other runtime). ``recorded`` (the
+    records' INT8 / fp32 ratios of this runtime on CPUs of this
+    microarchitecture, :func:`swiftformer_mm.analysis.records.
+    recorded_int8_ratios`, with ``microarchitecture``) comes second; what
+    is known of the CPU's class last, where the CPU has no 8-bit dot
+    products. Empty where there is nothing to say.
     """
     lines = []
     if measured:
@@ -158,6 +161,18 @@ def int8_advice(flags=None, runtime: str = '', measured=None,
                 f"runtime's INT8 ({other} deploy configs).")
         else:
             lines.append(f'INT8 pays on this CPU: {timing}.')
+    if recorded and recorded.get('ratios'):
+        ratios = recorded['ratios']
+        shown = ' / '.join(f'{r:.2f}x' for r in ratios)
+        verdict = ('INT8 was not faster than fp32 there'
+                   if min(ratios) >= 1 else 'INT8 was faster there'
+                   if max(ratios) < 1 else 'INT8 was faster in some runs '
+                   'only')
+        lines.append(
+            f"the records' {runtime} INT8 on this microarchitecture "
+            f"({recorded['microarchitecture']}, the L1 backbone, "
+            f'benchmark.py quantized-backbone): {shown} of fp32\'s time; '
+            f'{verdict}')
     kind = cpu_int8_class(flags)
     if kind not in ('AMX', 'AVX-512 VNNI', 'AVX-VNNI'):
         advice = (f'this CPU has no VNNI ({kind}): INT8 products run through '

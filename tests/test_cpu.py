@@ -85,3 +85,46 @@ def test_advice_measured_on_this_machine_comes_first():
     # a VNNI CPU where INT8 still loses: the measurement says so
     assert int8_advice({'avx2', 'avx512_vnni'}, runtime='openvino',
                        measured=slower).startswith('INT8 is NOT faster')
+
+
+def test_advice_names_what_the_records_measured_on_this_microarchitecture(
+        tmp_path):
+    """Second to this machine's own measurement: the records of CPUs of the
+    same microarchitecture (not merely the same ISA class: two AMD EPYCs
+    without VNNI gained differently)."""
+    import json
+
+    from swiftformer_mm.analysis import records
+
+    def record(arch, fp32, int8, runtime='onnxruntime'):
+        return dict(key=dict(mode='quantized-backbone'), conditions=dict(
+            date='2026-12-07', cpu_microarchitecture=arch), figures=dict(
+                per_image_ms={runtime: fp32, f'{runtime}-int8': int8}))
+    lines = [record('Zen 2', 150., 197.), record('Zen 2', 140., 170.),
+             record('Emerald Rapids', 100., 80.),
+             record('Zen 2', 140., 120., runtime='openvino')]
+    (tmp_path / 'benchmark.jsonl').write_text(
+        ''.join(json.dumps(r) + '\n' for r in lines))
+    ratios = records.recorded_int8_ratios('onnxruntime', 'Zen 2',
+                                          str(tmp_path))
+    assert ratios == [1.31, 1.21]
+    assert records.recorded_int8_ratios('onnxruntime', 'Zen 3',
+                                        str(tmp_path)) == []
+    assert records.recorded_int8_ratios('onnxruntime', 'unknown',
+                                        str(tmp_path)) == []
+    slower = dict(fp32_ms=100., int8_ms=130., ratio=1.3)
+    advice = int8_advice({'avx2'}, runtime='onnxruntime', measured=slower,
+                         recorded=dict(microarchitecture='Zen 2',
+                                       ratios=ratios)).split('\n')
+    assert advice[0].startswith('INT8 is NOT faster than fp32 on this CPU')
+    assert advice[1] == (
+        "the records' onnxruntime INT8 on this microarchitecture (Zen 2, the "
+        "L1 backbone, benchmark.py quantized-backbone): 1.31x / 1.21x of "
+        "fp32's time; INT8 was not faster than fp32 there")
+    assert advice[2].startswith('this CPU has no VNNI')
+    faster = records.recorded_int8_ratios('onnxruntime', 'Emerald Rapids',
+                                          str(tmp_path))
+    assert int8_advice({'avx2', 'avx512_vnni'}, runtime='onnxruntime',
+                       recorded=dict(microarchitecture='Emerald Rapids',
+                                     ratios=faster)).endswith(
+        'INT8 was faster there')

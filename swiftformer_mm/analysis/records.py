@@ -187,6 +187,27 @@ def load(folder=None) -> list:
     return sorted(out, key=lambda r: r['conditions']['date'])
 
 
+def recorded_int8_ratios(runtime: str, microarchitecture: str,
+                         folder=None) -> list:
+    """INT8 against fp32 of ``runtime`` (time ratios, < 1: INT8 faster)
+    in the ``quantized-backbone`` records of CPUs of this
+    ``microarchitecture`` (``cpu_identity()``), oldest first; empty where
+    the records (a clone's docs/records) have none."""
+    if microarchitecture in ('', 'unknown', None):
+        return []
+    ratios = []
+    for record in load(folder):
+        conditions, figures = record['conditions'], record['figures']
+        times = figures.get('per_image_ms', {})
+        if record.get('key', {}).get('mode') == 'quantized-backbone' and \
+                conditions.get('cpu_microarchitecture') == \
+                microarchitecture and runtime in times and \
+                f'{runtime}-int8' in times:
+            ratios.append(round(times[f'{runtime}-int8'] / times[runtime],
+                                2))
+    return ratios
+
+
 def main(argv=None):
     """``python -m swiftformer_mm.analysis.records KIND KEY=V ... --figure
     NAME=VALUE ... --command CMD``: a record from a shell script (the

@@ -33,7 +33,9 @@ import time
 from mmengine.config import Config, DictAction
 
 from swiftformer_mm.analysis.timing import parse_size
-from swiftformer_mm.cpu import cpu_int8_class, cpu_model, int8_advice
+from swiftformer_mm.analysis import records
+from swiftformer_mm.cpu import (cpu_identity, cpu_int8_class, cpu_model,
+                                int8_advice)
 from swiftformer_mm.export import pipeline, sdk
 from swiftformer_mm.export.speed_check import time_int8_against_fp32
 from swiftformer_mm.inputs import load_image
@@ -100,8 +102,12 @@ def main():
     if deploy_cfg.get('quantization'):
         # INT8 pays where the CPU has 8-bit dot products: say which it has,
         # before minutes of calibration.
-        print(f'INT8 on {cpu_model()} ({cpu_int8_class()})')
-        advice = int8_advice(runtime=deploy_cfg.backend_config.type)
+        runtime = deploy_cfg.backend_config.type
+        arch = cpu_identity()['cpu_microarchitecture']
+        recorded = dict(microarchitecture=arch,
+                        ratios=records.recorded_int8_ratios(runtime, arch))
+        print(f'INT8 on {cpu_model()} ({cpu_int8_class()}, {arch})')
+        advice = int8_advice(runtime=runtime, recorded=recorded)
         if advice:
             print(f'note: {advice}')
     start = time.time()
