@@ -20,6 +20,7 @@ from process to process, for a ResNet-50 Mask R-CNN too.
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 
 import cv2
@@ -161,6 +162,14 @@ def test_sdk_files_refused_where_the_sdk_would_differ(tmp_path):
         osp.join(DEPLOY, 'segmentation_onnxruntime_dynamic.py'), cfg)
     with pytest.raises(ValueError, match='dynamic_sdk.py'):
         sdk.write_sdk_files(deploy_cfg, model_cfg, str(tmp_path))
+    for name in ('segmentation_openvino_dynamic.py',
+                 'segmentation_executorch.py'):
+        deploy_cfg, model_cfg = pipeline.load_configs(
+            osp.join(DEPLOY, name), cfg)
+        for problem in sdk.sdk_problems(deploy_cfg, model_cfg):
+            # every config the message names is there
+            for path in re.findall(r'configs/deploy/\S+\.py', problem):
+                assert osp.isfile(osp.join(ROOT, path)), problem
     deploy_cfg, model_cfg = pipeline.load_configs(
         osp.join(DEPLOY, 'segmentation_onnxruntime_dynamic_sdk.py'), cfg)
     with pytest.raises(ValueError, match='ResizeToMultiple'):

@@ -69,12 +69,17 @@ def sdk_problems(deploy_cfg: Config, model_cfg: Config) -> List[str]:
     codebase = deploy_cfg.codebase_config
     if codebase.type == 'mmseg' and not codebase.get('resize_to_input',
                                                      True):
+        sdk_config = ('configs/deploy/segmentation_onnxruntime_dynamic_sdk'
+                      '.py' if backend == 'onnxruntime' else
+                      "a deploy config with codebase_config=dict("
+                      "resize_to_input=True, with_argmax=False), as "
+                      'configs/deploy/segmentation_onnxruntime_dynamic_sdk'
+                      '.py has')
         problems.append(
             "the graph ends at the decode head's 1/4-resolution logits, "
             'which the SDK would resize straight to the image without '
-            'cropping the padding; for the SDK deploy with '
-            f'configs/deploy/segmentation_{backend}_dynamic_sdk.py (class '
-            'scores at the input size)')
+            f'cropping the padding; for the SDK deploy with {sdk_config} '
+            '(class scores at the input size)')
     return problems
 
 
