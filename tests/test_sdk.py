@@ -26,6 +26,7 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
+from mmengine.config import Config
 
 from swiftformer_mm.demo_data import ade, cls
 from swiftformer_mm.export import pipeline, sdk
@@ -390,5 +391,83 @@ def test_predict_tool_draws_and_saves_the_deployed_predictions(tmp_path,
             found = match_detections(library, saved, SCORE, IOU)
             assert found['total'] >= 3 and found['matched'] == \
                 found['total'], found
+            assert found['min_mask_iou'] >= 0.99 or \
+                found['max_mask_pixels_diff'] <= 2, found
+
+
+# ------------------------------------------------- mmdeploy's Python API
+@pytest.mark.parametrize('runtime', ['onnxruntime', 'openvino'])
+def test_mmdeploy_python_api_runs_the_deployed_files(tmp_path, classifier,
+                                                     runtime, monkeypatch):
+    """mmdeploy's own ``inference_model``, ``build_task_processor(...).
+    build_backend_model`` and ``visualize_model`` on the deploy config
+    files and the deployed model (fp32 and INT8), inside
+    ``mmdeploy_patched()``, answer as mmdet / mmseg / mmpretrain (INT8: as
+    this project's host on the same file); the mends are gone after."""
+    import torch
+    from mmdeploy.apis import inference_model, visualize_model
+    from mmdeploy.apis.utils import build_task_processor
+
+    from swiftformer_mm.export.compare import prediction_arrays
+    from swiftformer_mm.export.mmdeploy_compat import mmdeploy_patched
+    image = write_image(tmp_path / '97x203.png', *SIZES[0])
+    det_cfg = family_config(tmp_path, DET, 'mask_rcnn')
+    seg_cfg, seg_ckpt = demo_segmentor(tmp_path)
+    cls_cfg, cls_ckpt = classifier
+    cases = [
+        ('det', det_cfg, build(det_cfg, tmp_path / 'det.pth', 'mask_rcnn'),
+         f'instance-seg_{runtime}_dynamic.py', None),
+        ('seg', seg_cfg, seg_ckpt, f'segmentation_{runtime}_dynamic.py',
+         None),
+        ('seg8', seg_cfg, seg_ckpt, f'segmentation_{runtime}-int8_dynamic.py',
+         4),
+        ('cls', cls_cfg, cls_ckpt, f'classification_{runtime}_dynamic.py',
+         None),
+        ('cls8', cls_cfg, cls_ckpt,
+         f'classification_{runtime}-int8_dynamic.py', 3)]
+    export = torch.onnx.export
+    # mmseg's visualizer is one instance per process, which keeps the folder
+    # it was first given: later pictures go to the working directory
+    monkeypatch.chdir(tmp_path)
+    for name, cfg, ckpt, deploy_name, calib in cases:
+        deploy_cfg = osp.join(DEPLOY, deploy_name)
+        files = pipeline.export(deploy_cfg, cfg, ckpt, write_image(
+            tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / name),
+            calib_images=calib)
+        cfg_file = str(tmp_path / f'{name}_cfg.py')
+        cfg.dump(cfg_file)
+        ((library, host), ) = pipeline.predict_both(deploy_cfg, cfg, ckpt,
+                                                    files, [image])
+        reference = library if calib is None else host
+        with mmdeploy_patched():
+            (result, ) = inference_model(cfg_file, deploy_cfg, files, image,
+                                         'cpu')
+            processor = build_task_processor(Config.fromfile(cfg_file),
+                                             Config.fromfile(deploy_cfg),
+                                             'cpu')
+            backend_model = processor.build_backend_model(files)
+            picture = str(tmp_path / f'{name}.png')
+            visualize_model(cfg_file, deploy_cfg, files, image, 'cpu',
+                            output_file=picture)
+        assert torch.onnx.export is export  # nothing left behind
+        # mmdeploy's mmseg visualize hands output_file's folder to mmseg's
+        # visualizer, which names the picture NAME_0.png
+        import glob
+        assert osp.isfile(picture) or glob.glob(
+            str(tmp_path / '**' / f'{name}_*.png'), recursive=True), name
+        assert hasattr(backend_model, 'test_step')
+        ours = prediction_arrays(result)
+        if name.startswith('seg'):
+            if calib is None:
+                assert_labels_equal(reference, ours['sem_seg'][0])
+            else:
+                assert (ours['sem_seg'] == reference['sem_seg']).all()
+        elif name.startswith('cls'):
+            np.testing.assert_allclose(ours['class_scores'],
+                                       reference['class_scores'], atol=1e-5)
+        else:
+            found = match_detections(reference, ours, SCORE, IOU)
+            assert found['total'] >= 3, found
+            assert found['matched'] == found['total'], found
             assert found['min_mask_iou'] >= 0.99 or \
                 found['max_mask_pixels_diff'] <= 2, found

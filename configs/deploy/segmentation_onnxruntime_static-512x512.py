@@ -18,5 +18,9 @@ _base_ = ['./_base_/onnx_config.py']
 onnx_config = dict(input_shape=[512, 512])  # W, H
 codebase_config = dict(
     type='mmseg', task='Segmentation', with_argmax=False,
-    resize_to_input=False, module=['swiftformer_mm'])
+    resize_to_input=False, module=['swiftformer_mm'],
+    # mmseg's post-processing of the logits, registered by swiftformer_mm
+    # (swiftformer_mm/export/mmdeploy_compat.py, 5.): also for mmdeploy's
+    # own APIs (inference_model, build_task_processor) on these files
+    model_type='end2end_logits')
 backend_config = dict(type='onnxruntime')

@@ -31,10 +31,13 @@ and only while deploying (:func:`mmdeploy_patched`). mmdeploy is not copied.
 6. mmdeploy's detection model hands a batch to the graph as one padded
    tensor, so every image of it is computed at the batch's padded size and
    its boxes are clipped to that size, not to the image's: a batch of
-   different sizes gave other detections than mmdet. The deploy configs'
-   ``model_type='end2end'`` gets :class:`PerSizeDetectionModel`
-   (:func:`~.task.load_configs`), which runs images of different sizes one
-   by one, each at its own size, as mmdet runs one image.
+   different sizes gave other detections than mmdet. The deploy configs
+   name :class:`PerSizeDetectionModel` (``model_type='end2end_per_size'``;
+   :func:`~.task.load_configs` gives it to a config that says
+   ``'end2end'``), which runs images of different sizes one by one, each at
+   its own size, as mmdet runs one image, and cuts off the padding a data
+   preprocessor added (mmdeploy's ``inference_model`` pads): the graph
+   pads itself and clips the boxes to the image.
 7. OpenVINO 2025+ removed the Model Optimizer (``mo``) that mmdeploy's
    converter runs, and ``openvino.inference_engine`` that its wrapper uses.
    The converter is replaced by ``openvino.convert_model`` on the ONNX file
@@ -156,7 +159,12 @@ def _per_size_detection_model():
         def forward(self, inputs, data_samples, mode='predict', **kwargs):
             shapes = {tuple(s.img_shape) for s in data_samples}
             if len(shapes) == 1:
-                return super().forward(inputs, data_samples, mode, **kwargs)
+                # without a data preprocessor's padding (mmdeploy's own
+                # inference_model pads to the config's size divisor): the
+                # graph pads itself and clips the boxes to the image
+                h, w = shapes.pop()
+                return super().forward(inputs[..., :h, :w], data_samples,
+                                       mode, **kwargs)
             for i, sample in enumerate(data_samples):
                 h, w = sample.img_shape
                 super().forward(inputs[i:i + 1, :, :h, :w], [sample], mode,

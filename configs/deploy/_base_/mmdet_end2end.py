@@ -4,7 +4,10 @@
 codebase_config = dict(
     type='mmdet',
     task='ObjectDetection',
-    model_type='end2end',
+    # mmdeploy's 'end2end' backend model, run image by image at each image's
+    # own size (swiftformer_mm/export/mmdeploy_compat.py, 6.), also for
+    # mmdeploy's own APIs on these files
+    model_type='end2end_per_size',
     module=['swiftformer_mm'],
     post_processing=dict(
         score_threshold=0.05,
