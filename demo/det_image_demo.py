@@ -9,7 +9,6 @@ written to OUT_DIR/vis/ (and, with --save-pred, the predictions as JSON to
 OUT_DIR/preds/).
 """
 import argparse
-import os
 import os.path as osp
 
 import mmcv
@@ -17,26 +16,7 @@ import mmengine
 import numpy as np
 
 import swiftformer_mm  # noqa: F401  registers SwiftFormer, safe checkpoint loading
-from swiftformer_mm.inputs import load_image
-
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-
-
-def image_files(inputs):
-    """Files named on the command line, folders expanded to their images."""
-    files = []
-    for path in inputs:
-        if osp.isdir(path):
-            found = sorted(
-                osp.join(path, f) for f in os.listdir(path)
-                if f.lower().endswith(IMAGE_EXTENSIONS))
-            if not found:
-                raise FileNotFoundError(f'no image files in folder {path!r}')
-            files += found
-        else:
-            files.append(path)
-    return files
+from swiftformer_mm.inputs import image_files, load_image
 
 
 def parse_args():

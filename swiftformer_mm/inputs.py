@@ -88,3 +88,28 @@ def load_image(path: str, channel_order: str = 'bgr',
 def load_rgb_image(path: str, min_size: int = MIN_SIZE) -> np.ndarray:
     """:func:`load_image` in RGB order."""
     return load_image(path, 'rgb', min_size)
+
+
+#: What :func:`image_files` takes from a folder.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def image_files(inputs) -> list:
+    """The image files named in ``inputs``, each folder expanded to the
+    images in it (sorted); a missing path or a folder without images raises
+    ``FileNotFoundError``."""
+    import os
+    files = []
+    for path in inputs:
+        if osp.isdir(path):
+            found = sorted(osp.join(path, f) for f in os.listdir(path)
+                           if f.lower().endswith(IMAGE_EXTENSIONS))
+            if not found:
+                raise FileNotFoundError(f'no image files in folder {path!r}')
+            files += found
+        elif osp.isfile(path):
+            files.append(path)
+        else:
+            raise FileNotFoundError(f'{path!r} does not exist (resolved '
+                                    f'from {osp.abspath(".")})')
+    return files

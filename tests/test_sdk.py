@@ -31,9 +31,9 @@ from mmengine.config import Config
 
 from swiftformer_mm.demo_data import ade, cls
 from swiftformer_mm.export import pipeline, sdk
-from swiftformer_mm.export.compare import match_detections
-from test_deploy_families import (DET, EXPORT_SIZE, IOU, SCORE, SCORE_DIFF,
-                                  SIZES, TIE, build, family_config)
+from test_deploy_families import (DET, EXPORT_SIZE, SCORE, SIZES, TIE,
+                                  assert_detections_equal, build,
+                                  family_config)
 from test_deployment import write_image
 from test_int8_executorch import cls_config, seg_config
 
@@ -179,6 +179,16 @@ def test_sdk_files_refused_where_the_sdk_would_differ(tmp_path):
     assert not any(osp.exists(tmp_path / f) for f in sdk.SDK_FILES)
 
 
+def img_size(path):
+    return cv2.imread(path).shape[:2]
+
+
+def sdk_detections(answer):
+    """The SDK's answer as the arrays the comparisons take."""
+    return dict(bboxes=answer['dets'][:, :4], scores=answer['dets'][:, 4],
+                labels=answer['labels'])
+
+
 def sdk_clipped(prediction, shape):
     """mmdet's boxes clipped as the SDK clips its own: mmdet 3 clips to
     the image's width and height, the SDK (``MapToOriginImage``, mmdet 2's
@@ -204,15 +214,8 @@ def test_sdk_one_stage_detector_equals_mmdet(tmp_path, sdk_python):
         for (library, _), answer, img in zip(pairs, answers, imgs,
                                              strict=True):
             library = sdk_clipped(library, cv2.imread(img).shape[:2])
-            theirs = dict(bboxes=answer['dets'][:, :4],
-                          scores=answer['dets'][:, 4],
-                          labels=answer['labels'])
-            found = match_detections(library, theirs, SCORE, IOU)
-            extra = match_detections(theirs, library, SCORE, IOU)
-            assert found['total'] >= 3, found
-            assert found['matched'] == found['total'], (run, found)
-            assert extra['matched'] == extra['total'], (run, extra)
-            assert found['max_score_diff'] <= SCORE_DIFF, found
+            assert_detections_equal('retinanet', 'sdk', img_size(img),
+                                    library, sdk_detections(answer))
 
 
 @pytest.fixture(scope='module')
@@ -309,16 +312,9 @@ def test_minimal_host_detects_as_mmdet(tmp_path, sdk_python, family):
     answers = run_minimal_host(sdk_python, 'det', files[0], imgs,
                                str(tmp_path / 'host.npz'), '--scale', 224,
                                224, '--score-thr', SCORE)
-    for (library, _), answer in zip(pairs, answers, strict=True):
-        found = match_detections(library, answer, SCORE, IOU)
-        extra = match_detections(answer, library, SCORE, IOU)
-        assert found['total'] >= 3, found
-        assert found['matched'] == found['total'], found
-        assert extra['matched'] == extra['total'], extra
-        assert found['max_score_diff'] <= SCORE_DIFF, found
-        if family == 'mask_rcnn':  # test_deploy_families' mask thresholds
-            assert found['min_mask_iou'] >= 0.99 or \
-                found['max_mask_pixels_diff'] <= 2, found
+    for (library, _), answer, img in zip(pairs, answers, imgs, strict=True):
+        assert_detections_equal(family, 'onnxruntime_host', img_size(img),
+                                library, answer)
 
 
 def test_minimal_host_classifies_as_mmpretrain(tmp_path, sdk_python,
@@ -389,11 +385,8 @@ def test_predict_tool_draws_and_saves_the_deployed_predictions(tmp_path,
                          labels=np.array(pred['labels']),
                          masks=np.stack([rle.decode(m) for m in
                                          pred['masks']]).astype(bool))
-            found = match_detections(library, saved, SCORE, IOU)
-            assert found['total'] >= 3 and found['matched'] == \
-                found['total'], found
-            assert found['min_mask_iou'] >= 0.99 or \
-                found['max_mask_pixels_diff'] <= 2, found
+            assert_detections_equal('mask_rcnn', 'predict.py',
+                                    img_size(img), library, saved)
 
 
 # ------------------------------------------------- mmdeploy's Python API
@@ -467,11 +460,8 @@ def test_mmdeploy_python_api_runs_the_deployed_files(tmp_path, classifier,
             np.testing.assert_allclose(ours['class_scores'],
                                        reference['class_scores'], atol=1e-5)
         else:
-            found = match_detections(reference, ours, SCORE, IOU)
-            assert found['total'] >= 3, found
-            assert found['matched'] == found['total'], found
-            assert found['min_mask_iou'] >= 0.99 or \
-                found['max_mask_pixels_diff'] <= 2, found
+            assert_detections_equal('mask_rcnn', runtime, img_size(image),
+                                    reference, ours)
 
 
 def test_sdk_mask_rcnn_boxes_through_the_documented_way_around(tmp_path,
@@ -498,13 +488,6 @@ def test_sdk_mask_rcnn_boxes_through_the_documented_way_around(tmp_path,
         for (library, _), answer, img in zip(pairs, answers, imgs,
                                              strict=True):
             library = sdk_clipped(library, cv2.imread(img).shape[:2])
-            library.pop('masks')
-            theirs = dict(bboxes=answer['dets'][:, :4],
-                          scores=answer['dets'][:, 4],
-                          labels=answer['labels'])
-            found = match_detections(library, theirs, SCORE, IOU)
-            extra = match_detections(theirs, library, SCORE, IOU)
-            assert found['total'] >= 3, found
-            assert found['matched'] == found['total'], (run, found)
-            assert extra['matched'] == extra['total'], (run, extra)
-            assert found['max_score_diff'] <= SCORE_DIFF, found
+            library.pop('masks')  # the boxes only, as ResizeBBox gives
+            assert_detections_equal('mask_rcnn', 'sdk', img_size(img),
+                                    library, sdk_detections(answer))

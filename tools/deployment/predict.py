@@ -22,28 +22,7 @@ from mmengine.config import Config
 
 from swiftformer_mm.export.mmdeploy_compat import mmdeploy_patched
 from swiftformer_mm.export.pipeline import deployed_inferencer
-from swiftformer_mm.inputs import load_image
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-
-
-def image_files(inputs):
-    """Files named, folders expanded to their images (sorted)."""
-    import os
-    files = []
-    for path in inputs:
-        if osp.isdir(path):
-            found = sorted(osp.join(path, f) for f in os.listdir(path)
-                           if f.lower().endswith(IMAGE_EXTENSIONS))
-            if not found:
-                raise FileNotFoundError(f'no image files in folder {path!r}')
-            files += found
-        elif osp.isfile(path):
-            files.append(path)
-        else:
-            raise FileNotFoundError(f'{path!r} does not exist (resolved '
-                                    f'from {osp.abspath(".")})')
-    return files
+from swiftformer_mm.inputs import image_files, load_image
 
 
 def predict(inferencer, scope, image, score_thr):
