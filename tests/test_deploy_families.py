@@ -268,23 +268,29 @@ def assert_detections_equal(family, runtime, size, ours, theirs):
     assert found['max_score_diff'] <= SCORE_DIFF, found
     if 'masks' in ours:
         assert theirs['masks'].shape[1:] == (h, w)
-        # A mask of a few dozen pixels is below IoU 0.99 with one pixel
-        # flipped: box corners 2e-4 to 8e-4 of a pixel apart move the edge
-        # of a mask pasted at 0.5 by a pixel (seen on AVX2: one pixel off in
-        # masks of 21, 74 and 4528 pixels, each beside the box's border).
-        # Such a mask may differ by MASK_EDGE_PIXELS on its edge; none may
-        # differ inside or outside it.
-        assert found['min_mask_iou'] >= MASK_IOU or \
-            found['max_mask_pixels_diff'] <= MASK_EDGE_PIXELS, found
-        # Off the edge, only a single flipped pixel in a mask: with random
-        # weights a mask's probabilities may sit at the 0.5 threshold inside
-        # it too (seen on an Intel Xeon, Emerald Rapids: one pixel of a
-        # 22-pixel mask, two pixels from its edge, in ONNX Runtime and in
-        # OpenVINO alike). A shifted or misplaced mask differs by many.
-        assert found['max_mask_pixels_off_edge'] == 0 or \
-            found['max_mask_pixels_diff'] == 1, found
+        assert_masks_equal(found)
     return dict(found, deployed_matched=extra['matched'],
                 deployed_total=extra['total'])
+
+
+def assert_masks_equal(found):
+    """The masks of the detections :func:`~swiftformer_mm.export.compare.
+    match_detections` matched are equal, up to what float rounding moves."""
+    # A mask of a few dozen pixels is below IoU 0.99 with one pixel
+    # flipped: box corners 2e-4 to 8e-4 of a pixel apart move the edge
+    # of a mask pasted at 0.5 by a pixel (seen on AVX2: one pixel off in
+    # masks of 21, 74 and 4528 pixels, each beside the box's border).
+    # Such a mask may differ by MASK_EDGE_PIXELS on its edge; none may
+    # differ inside or outside it.
+    assert found['min_mask_iou'] >= MASK_IOU or \
+        found['max_mask_pixels_diff'] <= MASK_EDGE_PIXELS, found
+    # Off the edge, only a single flipped pixel in a mask: with random
+    # weights a mask's probabilities may sit at the 0.5 threshold inside
+    # it too (seen on an Intel Xeon, Emerald Rapids: one pixel of a
+    # 22-pixel mask, two pixels from its edge, in ONNX Runtime and in
+    # OpenVINO alike). A shifted or misplaced mask differs by many.
+    assert found['max_mask_pixels_off_edge'] == 0 or \
+        found['max_mask_pixels_diff'] == 1, found
 
 
 @pytest.mark.parametrize('runtime', RUNTIMES)

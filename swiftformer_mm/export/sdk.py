@@ -53,9 +53,12 @@ SDK_MASK_RACE = (
     'network (its `stream().Wait()` is commented out; ResizeBBox has it), '
     'so detections change from run to run and a garbage box can abort the '
     'process (OpenCV `s >= 0`). Seen with a ResNet-50 Mask R-CNN too. '
-    'Restore that Wait() when building the SDK, or run Mask R-CNN with '
-    'mmdeploy\'s Python API or swiftformer_mm.export.pipeline.'
-    'load_deployed_model (docs/deployment.md).')
+    'Ways around it: C/C++ hosts add a profiler to the context '
+    '(mmdeploy::Context::Add(Profiler); the network step then waits for '
+    'its copies); or restore that Wait() when building the SDK; or use '
+    'ResizeBBox in pipeline.json for the boxes alone; or run Mask R-CNN '
+    "with mmdeploy's Python API or swiftformer_mm.export.pipeline."
+    'load_deployed_model (docs/deployment.md, "mmdeploy\'s SDK").')
 
 
 def sdk_problems(deploy_cfg: Config, model_cfg: Config) -> List[str]:
