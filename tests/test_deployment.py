@@ -180,6 +180,49 @@ def test_static_model_on_a_pipeline_of_another_size():
     pipeline.check_static_shape(deploy_cfg, model_cfg)
 
 
+def test_each_mend_is_applied_only_where_it_is_still_needed(monkeypatch):
+    """Each mend of mmdeploy names the upstream versions it is for and
+    checks, on entering ``mmdeploy_patched``, whether the installed ones
+    still need it: one they no longer need changes nothing, one they need
+    is applied inside the block and removed after it."""
+    import mmdeploy
+    from mmdeploy.backend.onnxruntime import wrapper as ort_wrapper
+    from mmdeploy.backend.openvino import backend_manager as ov_manager
+    from mmdeploy.core.rewriters import function_rewriter
+
+    from swiftformer_mm.export import mmdeploy_compat as compat
+    watched = dict(
+        dynamo=lambda: torch.onnx.export,
+        cast_long=lambda: [getattr(m, '_cast_Long', None)
+                           for m in compat._opset9_modules()],
+        ort_ops=lambda: ort_wrapper.get_ops_path,
+        openvino=lambda: ov_manager.OpenVINOManager.__dict__['build_wrapper'],
+        fx_wraps=lambda: function_rewriter.FunctionRewriter.exit)
+    assert set(watched) == set(compat.MENDS)
+    needed = compat.needed_mends()
+    # where each was found broken: torch 2.13 / OpenVINO 2026 / ORT 1.31
+    if torch.__version__ >= '2.9':
+        assert all(needed.values()), needed
+    else:  # torch 2.1, mmdeploy's own: the exporter as it was
+        assert not needed['dynamo'] and not needed['cast_long'], needed
+    for key, value in watched.items():
+        before = value()
+        if needed[key]:
+            with compat.mmdeploy_patched():
+                assert value() != before, key
+            assert value() == before, key
+        with monkeypatch.context() as m:
+            m.setitem(compat.MENDS, key,
+                      compat.MENDS[key]._replace(needed=lambda: False))
+            with compat.mmdeploy_patched():
+                assert value() == before, f'{key} applied where not needed'
+    monkeypatch.setattr(mmdeploy, '__version__', '1.4.0')
+    with pytest.warns(UserWarning, match='mends mmdeploy 1.3.1; this is '
+                      'mmdeploy 1.4.0'):
+        with compat.mmdeploy_patched():
+            pass
+
+
 def test_nested_mends_stay_until_the_outermost_block_ends():
     """``mmdeploy_patched`` nests: the steps of a deployment (export, load,
     compare) each enter it inside the tool's one block; leaving an inner

@@ -53,12 +53,18 @@ and only while deploying (:func:`mmdeploy_patched`). mmdeploy is not copied.
    with the count taken at exit.
 
 :func:`mmdeploy_patched` may be nested: only the outermost block applies and
-removes the mends.
+removes the mends. Mends 1, 2, 3, 7 and 8 are for the upstream versions
+:data:`MENDS` names, and each is applied only where its check finds the
+installed versions still need it (:func:`needed_mends`); another mmdeploy
+than :data:`MMDEPLOY_VERSION` gets a warning. 4 to 6 are this project's
+graphs and models, registered under their own names.
 """
 import contextlib
 import functools
+import importlib.util
 import inspect
-from typing import Dict, Optional, Sequence
+import warnings
+from typing import Callable, Dict, NamedTuple, Optional, Sequence
 
 import torch
 from mmdeploy.backend.base import BaseWrapper
@@ -180,6 +186,89 @@ def _openvino_build_wrapper(cls, backend_files, device='cpu',
     return OpenVINORuntimeWrapper(backend_files[0], output_names=output_names)
 
 
+#: The mmdeploy release the mends are written for (its latest).
+MMDEPLOY_VERSION = '1.3.1'
+
+
+def _dynamo_by_default() -> bool:
+    dynamo = inspect.signature(torch.onnx.export).parameters.get('dynamo')
+    return dynamo is not None and dynamo.default is not False
+
+
+def _cast_long_missing() -> bool:
+    return any(not hasattr(m, '_cast_Long') for m in _opset9_modules())
+
+
+def _ort_ops_bundle_other_runtime() -> bool:
+    import onnxruntime
+    from mmdeploy.backend.onnxruntime import wrapper as ort_wrapper
+    return bool(ort_wrapper.get_ops_path()) and \
+        not onnxruntime.__version__.startswith('1.15.')
+
+
+def _openvino_without_inference_engine() -> bool:
+    return importlib.util.find_spec('openvino') is not None and \
+        importlib.util.find_spec('openvino.inference_engine') is None
+
+
+def _fx_wraps_a_dict() -> bool:
+    from mmdeploy.core.rewriters import function_rewriter
+    return isinstance(function_rewriter._wrapped_fns_to_patch, dict)
+
+
+class Mend(NamedTuple):
+    """One mend of mmdeploy: its numbered item in the module docstring, what
+    it changes, the upstream versions that need it, and the check, run on
+    entering :func:`mmdeploy_patched`, of whether the installed ones still
+    do."""
+    item: int
+    changes: str
+    needed_with: str
+    needed: Callable[[], bool]
+
+
+MENDS = dict(
+    dynamo=Mend(
+        1, 'torch.onnx.export(dynamo=False)',
+        f'mmdeploy {MMDEPLOY_VERSION} with torch >= 2.9 (the dynamo exporter '
+        'by default)', _dynamo_by_default),
+    cast_long=Mend(
+        2, 'symbolic_opset9._cast_Long put back',
+        f'mmdeploy {MMDEPLOY_VERSION} with torch 2.13 (torch 2.1 has it)',
+        _cast_long_missing),
+    ort_ops=Mend(
+        3, "mmdeploy's ONNX Runtime ops library not loaded",
+        f"mmdeploy {MMDEPLOY_VERSION}'s wheel (ops built on ONNX Runtime "
+        '1.15) with another ONNX Runtime', _ort_ops_bundle_other_runtime),
+    openvino=Mend(
+        7, 'OpenVINO wrapper on openvino.Core',
+        f'mmdeploy {MMDEPLOY_VERSION} with OpenVINO 2024.6 and 2026 (no '
+        'openvino.inference_engine)', _openvino_without_inference_engine),
+    fx_wraps=Mend(
+        8, "FunctionRewriter.exit keeps torch.fx's wraps",
+        f'mmdeploy {MMDEPLOY_VERSION} with torch 2.x (a dict of wraps, '
+        'popped as a list)', _fx_wraps_a_dict),
+)
+
+
+def needed_mends() -> Dict[str, bool]:
+    """Which of :data:`MENDS` the installed torch, ONNX Runtime, OpenVINO
+    and mmdeploy need (:func:`mmdeploy_patched` applies only those)."""
+    return {key: mend.needed() for key, mend in MENDS.items()}
+
+
+def _check_mmdeploy_version() -> None:
+    import mmdeploy
+    if mmdeploy.__version__ != MMDEPLOY_VERSION:
+        warnings.warn(
+            f'swiftformer_mm mends mmdeploy {MMDEPLOY_VERSION}; this is '
+            f'mmdeploy {mmdeploy.__version__}. Each mend checks whether it '
+            'is still needed (swiftformer_mm.export.mmdeploy_compat.'
+            'needed_mends()), but the rewrites were tested on '
+            f'{MMDEPLOY_VERSION} only: pip install mmdeploy=='
+            f'{MMDEPLOY_VERSION} --no-deps for the tested stack.')
+
+
 _DEPTH = [0]  # how many mmdeploy_patched blocks are open
 
 
@@ -197,13 +286,16 @@ def mmdeploy_patched():
     mend_mmpretrain_multimodal()  # mmdeploy's mmdet imports mmpretrain
     from . import rewriters  # registers them, inactive until here
     from mmdeploy.core.rewriters import function_rewriter
+    _check_mmdeploy_version()
+    needed = needed_mends()
     _logits_segmentation_model()
     _per_size_detection_model()
-    added = [m for m in _opset9_modules() if not hasattr(m, '_cast_Long')]
+    added = [m for m in _opset9_modules() if not hasattr(m, '_cast_Long')] \
+        if needed['cast_long'] else []
     for module in added:
         module._cast_Long = _cast_long
     export = torch.onnx.export
-    if 'dynamo' in inspect.signature(export).parameters:  # torch >= 2.5
+    if needed['dynamo']:
         torch.onnx.export = functools.partial(export, dynamo=False)
 
     from mmdeploy.backend.onnxruntime import wrapper as ort_wrapper
@@ -211,18 +303,22 @@ def mmdeploy_patched():
     rewriter_exit = function_rewriter.FunctionRewriter.exit
 
     def exit_keeping_fx_wraps(self):
-        if isinstance(function_rewriter._wrapped_fns_to_patch, dict):
-            self._ori_fx_wrap_num = len(function_rewriter._wrapped_fns_to_patch)
+        self._ori_fx_wrap_num = len(function_rewriter._wrapped_fns_to_patch)
         return rewriter_exit(self)
 
-    saved = [(ort_wrapper, 'get_ops_path', ort_wrapper.get_ops_path),
-             (function_rewriter.FunctionRewriter, 'exit', rewriter_exit),
-             (ov_manager.OpenVINOManager, 'build_wrapper',
-              ov_manager.OpenVINOManager.__dict__['build_wrapper'])]
-    ort_wrapper.get_ops_path = lambda: ''
-    function_rewriter.FunctionRewriter.exit = exit_keeping_fx_wraps
-    ov_manager.OpenVINOManager.build_wrapper = classmethod(
-        _openvino_build_wrapper)
+    saved = []
+    if needed['ort_ops']:
+        saved.append((ort_wrapper, 'get_ops_path', ort_wrapper.get_ops_path))
+        ort_wrapper.get_ops_path = lambda: ''
+    if needed['openvino']:
+        saved.append((ov_manager.OpenVINOManager, 'build_wrapper',
+                      ov_manager.OpenVINOManager.__dict__['build_wrapper']))
+        ov_manager.OpenVINOManager.build_wrapper = classmethod(
+            _openvino_build_wrapper)
+    if needed['fx_wraps']:
+        saved.append((function_rewriter.FunctionRewriter, 'exit',
+                      rewriter_exit))
+        function_rewriter.FunctionRewriter.exit = exit_keeping_fx_wraps
     rewriters.Deploying.active = True
     _DEPTH[0] = 1
     try:
