@@ -37,6 +37,7 @@ from swiftformer_mm.export.compare import match_detections
 from test_deploy_families import (DET, EXPORT_SIZE, IOU, SCORE, SIZES, TIE,
                                   assert_detections_equal, build,
                                   family_config)
+from conftest import EXECUTORCH
 from test_deployment import write_image
 from test_int8_executorch import cls_config, seg_config
 
@@ -454,7 +455,8 @@ def test_minimal_host_classifies_as_mmpretrain(tmp_path, sdk_python,
 def test_predict_tool_draws_and_saves_the_deployed_predictions(tmp_path,
                                                                classifier):
     """tools/deployment/predict.py on a folder: a picture and predictions
-    per image, the predictions those of mmdet / mmseg / mmpretrain."""
+    per image, the predictions those of mmdet / mmseg / mmpretrain; ONNX
+    Runtime, and ExecuTorch where it is installed."""
     import sys
     import mmcv
     folder = tmp_path / 'images'
@@ -469,13 +471,18 @@ def test_predict_tool_draws_and_saves_the_deployed_predictions(tmp_path,
              'instance-seg_onnxruntime_dynamic.py'),
         seg=(seg_cfg, seg_ckpt, 'segmentation_onnxruntime_dynamic.py'),
         cls=(cls_cfg, cls_ckpt, 'classification_onnxruntime_dynamic.py'))
-    for task, (cfg, ckpt, name) in cases.items():
+    if EXECUTORCH:  # any runtime: ExecuTorch's manifest too
+        cases['cls_executorch'] = (cls_cfg, cls_ckpt,
+                                   'classification_executorch.py')
+    for case, (cfg, ckpt, name) in cases.items():
+        task = case.split('_')[0]
         deploy_cfg = osp.join(DEPLOY, name)
         files = pipeline.export(deploy_cfg, cfg, ckpt, write_image(
-            tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / task))
-        cfg_file = str(tmp_path / f'{task}_cfg.py')
+            tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / case),
+            sizes=SIZES if 'executorch' in name else ())  # static shapes
+        cfg_file = str(tmp_path / f'{case}_cfg.py')
         cfg.dump(cfg_file)
-        out = tmp_path / f'{task}_out'
+        out = tmp_path / f'{case}_out'
         subprocess.run([sys.executable,
                         osp.join(ROOT, 'tools/deployment/predict.py'),
                         deploy_cfg, cfg_file, files[0], str(folder),
