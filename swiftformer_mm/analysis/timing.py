@@ -37,11 +37,19 @@ def interleaved(fns: dict, repeats: int, device='cpu', warmup=2) -> dict:
 def machine() -> str:
     """The CPU (with its INT8 instruction class), threads and load: printed
     with every table, since ratios move with all three."""
-    from ..cpu import cpu_int8_class, cpu_model
+    from ..cpu import cpu_identity, cpu_int8_class, cpu_model
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     gpu = (torch.cuda.get_device_name() if torch.cuda.is_available() else
            'no GPU')
-    return (f'{cpu_model()} ({cpu_int8_class()}), {os.cpu_count()} cores, '
+    # as the docs' tables label a record: KVM names many CPUs alike
+    ident = cpu_identity()
+    family = '' if ident.get('cpu_family') is None else (
+        f", family {ident['cpu_family']} model "
+        f"{ident.get('cpu_model_number', '?')}" +
+        ('' if ident.get('cpu_microarchitecture', 'unknown') == 'unknown'
+         else f", {ident['cpu_microarchitecture']}"))
+    return (f'{cpu_model()}{family} ({cpu_int8_class()}), '
+            f'{os.cpu_count()} cores, '
             f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
             f'{gpu}, load avg {load:.2f}')
 
