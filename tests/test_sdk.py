@@ -145,18 +145,7 @@ def test_sdk_segmentor_equals_mmseg(tmp_path, sdk_python, precision):
                                        calib=None if precision == 'fp32'
                                        else 4)
     imgs = images(tmp_path)
-    if precision == 'fp32':
-        references = [library for library, _ in pipeline.predict_both(
-            deploy_cfg, cfg, ckpt, files, imgs)]
-    else:
-        # The minimal host in the SDK's venv: the same INT8 file in the same
-        # ONNX Runtime (1.15). ONNX Runtime 1.31 rounds this INT8 graph
-        # otherwise, and with random weights the RPN's near-tied proposals
-        # then pick other boxes (97x203 on an AMD EPYC, Zen 4: 3 detections
-        # scoring >= 0.3 in 1.31, 7 in 1.15, 4 in fp32).
-        references = run_minimal_host(
-            sdk_python, 'det', files[0], imgs, str(tmp_path / 'host.npz'),
-            '--scale', 224, 224, '--score-thr', 0.05)
+    pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
     first = None
     for run in range(RUNS):
         answers = run_sdk(sdk_python, 'seg', folder, imgs,
@@ -320,18 +309,7 @@ def test_sdk_classifier_equals_mmpretrain(tmp_path, sdk_python, classifier,
                                        calib=None if precision == 'fp32'
                                        else 3)
     imgs = images(tmp_path)
-    if precision == 'fp32':
-        references = [library for library, _ in pipeline.predict_both(
-            deploy_cfg, cfg, ckpt, files, imgs)]
-    else:
-        # The minimal host in the SDK's venv: the same INT8 file in the same
-        # ONNX Runtime (1.15). ONNX Runtime 1.31 rounds this INT8 graph
-        # otherwise, and with random weights the RPN's near-tied proposals
-        # then pick other boxes (97x203 on an AMD EPYC, Zen 4: 3 detections
-        # scoring >= 0.3 in 1.31, 7 in 1.15, 4 in fp32).
-        references = run_minimal_host(
-            sdk_python, 'det', files[0], imgs, str(tmp_path / 'host.npz'),
-            '--scale', 224, 224, '--score-thr', 0.05)
+    pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
     for run in range(RUNS):
         answers = run_sdk(sdk_python, 'cls', folder, imgs,
                           str(tmp_path / f'sdk{run}.npz'))
@@ -375,18 +353,7 @@ def test_minimal_host_segments_as_mmseg(tmp_path, sdk_python):
     files = pipeline.export(deploy_cfg, cfg, ckpt, write_image(
         tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / 'ort'))
     imgs = images(tmp_path)
-    if precision == 'fp32':
-        references = [library for library, _ in pipeline.predict_both(
-            deploy_cfg, cfg, ckpt, files, imgs)]
-    else:
-        # The minimal host in the SDK's venv: the same INT8 file in the same
-        # ONNX Runtime (1.15). ONNX Runtime 1.31 rounds this INT8 graph
-        # otherwise, and with random weights the RPN's near-tied proposals
-        # then pick other boxes (97x203 on an AMD EPYC, Zen 4: 3 detections
-        # scoring >= 0.3 in 1.31, 7 in 1.15, 4 in fp32).
-        references = run_minimal_host(
-            sdk_python, 'det', files[0], imgs, str(tmp_path / 'host.npz'),
-            '--scale', 224, 224, '--score-thr', 0.05)
+    pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
     answers = run_minimal_host(sdk_python, 'seg', files[0], imgs,
                                str(tmp_path / 'host.npz'), '--scale', 224,
                                224, '--resize-to-multiple', 32)
@@ -404,18 +371,7 @@ def test_minimal_host_detects_as_mmdet(tmp_path, sdk_python, family):
     files = pipeline.export(deploy_cfg, cfg, ckpt, write_image(
         tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / 'ort'))
     imgs = images(tmp_path)
-    if precision == 'fp32':
-        references = [library for library, _ in pipeline.predict_both(
-            deploy_cfg, cfg, ckpt, files, imgs)]
-    else:
-        # The minimal host in the SDK's venv: the same INT8 file in the same
-        # ONNX Runtime (1.15). ONNX Runtime 1.31 rounds this INT8 graph
-        # otherwise, and with random weights the RPN's near-tied proposals
-        # then pick other boxes (97x203 on an AMD EPYC, Zen 4: 3 detections
-        # scoring >= 0.3 in 1.31, 7 in 1.15, 4 in fp32).
-        references = run_minimal_host(
-            sdk_python, 'det', files[0], imgs, str(tmp_path / 'host.npz'),
-            '--scale', 224, 224, '--score-thr', 0.05)
+    pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
     answers = run_minimal_host(sdk_python, 'det', files[0], imgs,
                                str(tmp_path / 'host.npz'), '--scale', 224,
                                224, '--score-thr', SCORE)
@@ -431,18 +387,7 @@ def test_minimal_host_classifies_as_mmpretrain(tmp_path, sdk_python,
     files = pipeline.export(deploy_cfg, cfg, ckpt, write_image(
         tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / 'ort'))
     imgs = images(tmp_path)
-    if precision == 'fp32':
-        references = [library for library, _ in pipeline.predict_both(
-            deploy_cfg, cfg, ckpt, files, imgs)]
-    else:
-        # The minimal host in the SDK's venv: the same INT8 file in the same
-        # ONNX Runtime (1.15). ONNX Runtime 1.31 rounds this INT8 graph
-        # otherwise, and with random weights the RPN's near-tied proposals
-        # then pick other boxes (97x203 on an AMD EPYC, Zen 4: 3 detections
-        # scoring >= 0.3 in 1.31, 7 in 1.15, 4 in fp32).
-        references = run_minimal_host(
-            sdk_python, 'det', files[0], imgs, str(tmp_path / 'host.npz'),
-            '--scale', 224, 224, '--score-thr', 0.05)
+    pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
     answers = run_minimal_host(sdk_python, 'cls', files[0], imgs,
                                str(tmp_path / 'host.npz'))
     for (library, _), answer in zip(pairs, answers, strict=True):
@@ -474,21 +419,35 @@ def test_predict_tool_draws_and_saves_the_deployed_predictions(tmp_path,
     if EXECUTORCH:  # any runtime: ExecuTorch's manifest too
         cases['cls_executorch'] = (cls_cfg, cls_ckpt,
                                    'classification_executorch.py')
+    libraries = {}
     for case, (cfg, ckpt, name) in cases.items():
         task = case.split('_')[0]
         deploy_cfg = osp.join(DEPLOY, name)
-        files = pipeline.export(deploy_cfg, cfg, ckpt, write_image(
-            tmp_path / 'export.png', *EXPORT_SIZE), str(tmp_path / case),
-            sizes=SIZES if 'executorch' in name else ())  # static shapes
         cfg_file = str(tmp_path / f'{case}_cfg.py')
         cfg.dump(cfg_file)
+        export_image = write_image(tmp_path / 'export.png', *EXPORT_SIZE)
+        if 'executorch' in name:
+            # deploy.py in its own process, as users run it: exported in
+            # this one, the ExecuTorch programs left it to crash (SIGSEGV)
+            # in a later test's export after OpenVINO had run (Zen 4)
+            subprocess.run([
+                sys.executable, osp.join(ROOT, 'tools/deployment/deploy.py'),
+                deploy_cfg, cfg_file, ckpt, export_image, '--work-dir',
+                str(tmp_path / case), '--no-speed-check', '--sizes',
+                *[f'{h}x{w}' for h, w in SIZES]], check=True, cwd=ROOT)
+            files = [str(tmp_path / case / 'executorch.json')]
+        else:
+            files = pipeline.export(deploy_cfg, cfg, ckpt, export_image,
+                                    str(tmp_path / case))
         out = tmp_path / f'{case}_out'
         subprocess.run([sys.executable,
                         osp.join(ROOT, 'tools/deployment/predict.py'),
                         deploy_cfg, cfg_file, files[0], str(folder),
                         '--out-dir', str(out)], check=True, cwd=ROOT)
-        pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
-        for img, (library, _) in zip(imgs, pairs, strict=True):
+        if task not in libraries:  # mmdet's / mmseg's / mmpretrain's own
+            libraries[task] = [library for library, _ in pipeline.predict_both(
+                deploy_cfg, cfg, ckpt, files, imgs)]
+        for img, library in zip(imgs, libraries[task], strict=True):
             stem = osp.splitext(osp.basename(img))[0]
             picture = mmcv.imread(str(out / 'vis' / f'{stem}.png'))
             assert picture.shape[:2] == mmcv.imread(img).shape[:2]
@@ -605,18 +564,7 @@ def test_sdk_mask_rcnn_boxes_through_the_documented_way_around(tmp_path,
     with open(path, 'w') as f:
         f.write(text.replace('"ResizeInstanceMask"', '"ResizeBBox"'))
     imgs = images(tmp_path)
-    if precision == 'fp32':
-        references = [library for library, _ in pipeline.predict_both(
-            deploy_cfg, cfg, ckpt, files, imgs)]
-    else:
-        # The minimal host in the SDK's venv: the same INT8 file in the same
-        # ONNX Runtime (1.15). ONNX Runtime 1.31 rounds this INT8 graph
-        # otherwise, and with random weights the RPN's near-tied proposals
-        # then pick other boxes (97x203 on an AMD EPYC, Zen 4: 3 detections
-        # scoring >= 0.3 in 1.31, 7 in 1.15, 4 in fp32).
-        references = run_minimal_host(
-            sdk_python, 'det', files[0], imgs, str(tmp_path / 'host.npz'),
-            '--scale', 224, 224, '--score-thr', 0.05)
+    pairs = pipeline.predict_both(deploy_cfg, cfg, ckpt, files, imgs)
     for run in range(RUNS):
         answers = run_sdk(sdk_python, 'det', folder, imgs,
                           str(tmp_path / f'sdk{run}.npz'))
