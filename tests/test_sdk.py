@@ -51,8 +51,8 @@ MASK_LOGIT_SCALE = 20  # see decisive_masks
 # The SDK's masks against mmdet's. The SDK pastes a 28x28 mask with its
 # OpenCV's warpAffine, which samples at 1/32 of a mask cell; mmdet's
 # grid_sample samples exactly. On a 112x224 image (no resize: the same
-# input), the same box to 1e-4 of a pixel: 29 of 8815 pixels differ, all on
-# the mask's many edges (random weights), where the same warpAffine matrix
+# input), the same box to 1e-4 of a pixel: 29 of 8815 pixels differ (where
+# they lie was not measured), where the same warpAffine matrix
 # in opencv-python 4.11 (exact sampling) gives 1. Measured in this test on
 # an AMD EPYC (Zen 4, family 25 model 17): lowest mask IoU 0.92 (8 of 51
 # pixels), at most 2 pixels of a mask off its edge (isolated pixels at the
