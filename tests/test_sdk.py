@@ -242,33 +242,49 @@ def fp32_layers(onnx_file, names):
             for name in names}
 
 
+def deploy_detector(tmp_path, sdk_python, family, deploy_prefix, precision,
+                    ckpt_edit=lambda ckpt: ckpt):
+    """Build a random-weight ``family`` detector, deploy it with
+    ``{deploy_prefix}[-int8]_dynamic.py`` and give what the SDK is compared
+    with on :func:`images`: mmdet's predictions (fp32), or (INT8) those of
+    the minimal host on the same file in the SDK's own ONNX Runtime (1.15).
+    ONNX Runtime 1.31 rounds an INT8 graph otherwise, and with random
+    weights near-tied scores then pick other boxes (Mask R-CNN, 97x203, on
+    an AMD EPYC, Zen 4: 3 detections scoring >= 0.3 in 1.31, 7 in 1.15, 4
+    in fp32). Returns ``(folder, files, imgs, references)``."""
+    cfg = family_config(tmp_path, DET, family)
+    if precision == 'int8':
+        cfg = with_calibration_set(tmp_path, cfg)
+    ckpt = ckpt_edit(build(cfg, tmp_path / 'model.pth', family))
+    deploy_cfg, folder, files = deploy(
+        tmp_path, deploy_prefix + ('-int8' if precision == 'int8' else '') +
+        '_dynamic.py', cfg, ckpt, calib=4 if precision == 'int8' else None)
+    imgs = images(tmp_path)
+    if precision == 'fp32':
+        references = [library for library, _ in pipeline.predict_both(
+            deploy_cfg, cfg, ckpt, files, imgs)]
+    else:
+        references = run_minimal_host(
+            sdk_python, 'det', files[0], imgs, str(tmp_path / 'host.npz'),
+            '--scale', 224, 224, '--score-thr', 0.05)
+    return folder, files, imgs, references
+
+
 @pytest.mark.parametrize('precision', ['fp32', 'int8'])
 def test_sdk_one_stage_detector_equals_mmdet(tmp_path, sdk_python,
                                              precision):
     """RetinaNet; INT8 (detection_onnxruntime-int8_dynamic.py) against the
     minimal host on the same file in the same ONNX Runtime (1.15), as
     Mask R-CNN's INT8 below."""
-    cfg = family_config(tmp_path, DET, 'retinanet')
+    folder, files, imgs, references = deploy_detector(
+        tmp_path, sdk_python, 'retinanet', 'detection_onnxruntime',
+        precision)
     if precision == 'int8':
-        cfg = with_calibration_set(tmp_path, cfg)
-    ckpt = build(cfg, tmp_path / 'model.pth', 'retinanet')
-    deploy_cfg, folder, files = deploy(
-        tmp_path, 'detection_onnxruntime' +
-        ('-int8' if precision == 'int8' else '') + '_dynamic.py', cfg, ckpt,
-        calib=4 if precision == 'int8' else None)
-    imgs = images(tmp_path)
-    if precision == 'fp32':
-        references = [library for library, _ in pipeline.predict_both(
-            deploy_cfg, cfg, ckpt, files, imgs)]
-    else:
         # the recipe: the convolutions quantized but the head's outputs
         assert fp32_layers(files[0], ['retina_cls', 'retina_reg',
                                       'reg_convs', 'backbone']) == dict(
             retina_cls=True, retina_reg=True, reg_convs=False,
             backbone=False)
-        references = run_minimal_host(
-            sdk_python, 'det', files[0], imgs, str(tmp_path / 'host.npz'),
-            '--scale', 224, 224, '--score-thr', 0.05)
     for run in range(RUNS):
         answers = run_sdk(sdk_python, 'det', folder, imgs,
                           str(tmp_path / f'sdk{run}.npz'))
@@ -600,29 +616,11 @@ def test_sdk_mask_rcnn_with_a_profiler_in_the_context(tmp_path, sdk_python,
     output copies, and Mask R-CNN's boxes and masks through the untouched
     pipeline.json equal mmdet's (INT8: those of the minimal host on the same
     file), in every process."""
-    cfg = family_config(tmp_path, DET, 'mask_rcnn')
-    if precision == 'int8':
-        cfg = with_calibration_set(tmp_path, cfg)
-    ckpt = decisive_masks(build(cfg, tmp_path / 'model.pth', 'mask_rcnn'))
-    deploy_cfg, folder, files = deploy(
-        tmp_path, 'instance-seg_onnxruntime' +
-        ('-int8' if precision == 'int8' else '') + '_dynamic.py', cfg, ckpt,
-        calib=4 if precision == 'int8' else None)
+    folder, _, imgs, references = deploy_detector(
+        tmp_path, sdk_python, 'mask_rcnn', 'instance-seg_onnxruntime',
+        precision, ckpt_edit=decisive_masks)
     with open(osp.join(folder, 'pipeline.json')) as f:
         assert '"ResizeInstanceMask"' in f.read()
-    imgs = images(tmp_path)
-    if precision == 'fp32':
-        references = [library for library, _ in pipeline.predict_both(
-            deploy_cfg, cfg, ckpt, files, imgs)]
-    else:
-        # The minimal host in the SDK's venv: the same INT8 file in the same
-        # ONNX Runtime (1.15). ONNX Runtime 1.31 rounds this INT8 graph
-        # otherwise, and with random weights the RPN's near-tied proposals
-        # then pick other boxes (97x203 on an AMD EPYC, Zen 4: 3 detections
-        # scoring >= 0.3 in 1.31, 7 in 1.15, 4 in fp32).
-        references = run_minimal_host(
-            sdk_python, 'det', files[0], imgs, str(tmp_path / 'host.npz'),
-            '--scale', 224, 224, '--score-thr', 0.05)
     compared = 0
     for run in range(RUNS):
         answers = run_sdk(sdk_python, 'det-c', folder, imgs,
