@@ -46,7 +46,11 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
     (default True, :func:`fuse_gelu`), ``matmuls_as_convs`` (default
     True, :func:`matmuls_as_convs`), ``reduce_range`` (default False: 7-bit
     weights, which ONNX Runtime's AVX2 kernels cannot saturate) and
-    ``weight_type`` (``'int8'``, the default, or ``'uint8'``).
+    ``weight_type`` (``'int8'``, the default, or ``'uint8'``) and
+    ``quant_format`` (``'QDQ'``, the default: QuantizeLinear /
+    DequantizeLinear pairs that ONNX Runtime fuses into its quantized
+    kernels, and that the other runtimes read too; or ``'QOperator'``:
+    ONNX Runtime's QLinearConv / QLinearMatMul written out).
     """
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
@@ -56,6 +60,11 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
     if cfg.get('weight_type', 'int8') not in weight_types:
         raise DeployError(f"quantization.weight_type={cfg['weight_type']!r}: "
                           f"give one of {sorted(weight_types)}")
+    formats = {'QDQ': QuantFormat.QDQ, 'QOperator': QuantFormat.QOperator}
+    if cfg.get('quant_format', 'QDQ') not in formats:
+        raise DeployError(
+            f"quantization.quant_format={cfg['quant_format']!r}: give one "
+            f'of {sorted(formats)}')
     pre = out_file.replace('.onnx', '.pre.onnx')
     quant_pre_process(onnx_file, pre, skip_symbolic_shape=True)
     gelus = fuse_gelu(pre, pre) if cfg.get('fuse_gelu', True) else 0
@@ -78,7 +87,7 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
             return None if x is None else {name: x.numpy()}
 
     quantize_static(
-        pre, out_file, Reader(), quant_format=QuantFormat.QDQ,
+        pre, out_file, Reader(), quant_format=formats[cfg.get('quant_format', 'QDQ')],
         per_channel=cfg.get('per_channel', True),
         reduce_range=cfg.get('reduce_range', False),
         activation_type=QuantType.QUInt8,
