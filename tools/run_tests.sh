@@ -14,6 +14,9 @@
 #                                      # families, resume, DDP, entry points)
 #   RECORD=1 bash tools/run_tests.sh   # also append the suite's time and
 #                                      # counts to docs/records/suite.jsonl
+#                                      # (and the set-up's, where it set up)
+#                                      # and regenerate the tables that show
+#                                      # them: commit records and tables
 #   RECORD_PARITY=1 bash tools/run_tests.sh -k deploy_families
 #                                      # record each deployed-vs-library
 #                                      # comparison (docs/records/parity.jsonl)
@@ -44,6 +47,15 @@ elif [[ "${1:-}" == "--oldest" ]]; then
   export SWIFTFORMER_MM_TEST_INSTALLED=1 PYTHONSAFEPATH=1
 fi
 STACK=$STACK bash "$ROOT/tools/setup_env.sh"
+# The docs' tables are made from the records (tests/test_docs.py checks it):
+# after a run appends records, they are regenerated, so that the next run's
+# check sees tables and records that agree. Repository tooling: the script's
+# folder must be on sys.path, which PYTHONSAFEPATH would take away.
+regenerate_tables() {
+  env -u PYTHONSAFEPATH "$PY" "$ROOT/.dev_scripts/docs_tables.py" ||
+    echo "[record] tables not regenerated: see above"
+}
+[[ "${RECORD:-0}" == 1 ]] && regenerate_tables  # the set-up's record
 # mmdeploy's SDK and a torch-free host, for tests/test_sdk.py (slow tests)
 [[ "$LANE" == everything ]] && bash "$ROOT/tools/setup_sdk_env.sh"
 if [[ "${RECORD:-0}" != 1 ]]; then
@@ -68,4 +80,5 @@ PYEOF
   "workers=$WORKERS" "stack=$STACK" "torch=$("$PY" -c 'import torch; print(torch.__version__)')" \
   --figure seconds=$seconds $counts \
   --command "RECORD=1 bash tools/run_tests.sh$([[ $LANE != everything ]] && echo " --$LANE") $*"
+regenerate_tables
 exit $status
