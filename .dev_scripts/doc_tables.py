@@ -333,8 +333,10 @@ def suite(records, **_):
         args = r['key'].get('args', '').split()
         if any(a.startswith('tests') or a in ('-k', '-m') for a in args):
             continue  # a selection of tests, not a lane
-        lane = ('fast lane (`--fast`)' if r['key'].get('lane') == 'fast'
-                else 'everything')
+        # the oldest stack's lane is a lane of its own, not "everything"
+        lane = {'fast': 'fast lane (`--fast`)',
+                'oldest': 'oldest stack (`--oldest`)'}.get(
+                    r['key'].get('lane'), 'everything')
         latest[(cpu_label(r), lane)] = r
     if not latest:
         raise FigureError('suite: no record (RECORD=1 bash '
