@@ -45,12 +45,12 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
     ``ignored_patterns`` (nodes left in fp32, by name) and ``fuse_gelu``
     (default True, :func:`fuse_gelu`), ``matmuls_as_convs`` (default
     True, :func:`matmuls_as_convs`), ``reduce_range`` (default False: 7-bit
-    weights, which ONNX Runtime's AVX2 kernels cannot saturate) and
+    weights, which ONNX Runtime's AVX2 kernels cannot saturate),
     ``weight_type`` (``'int8'``, the default, or ``'uint8'``) and
     ``quant_format`` (``'QDQ'``, the default: QuantizeLinear /
-    DequantizeLinear pairs that ONNX Runtime fuses into its quantized
-    kernels, and that the other runtimes read too; or ``'QOperator'``:
-    ONNX Runtime's QLinearConv / QLinearMatMul written out).
+    DequantizeLinear pairs around fp32 ops, which ONNX Runtime fuses into
+    its quantized kernels when it loads the file; or ``'QOperator'``: the
+    quantized ops, e.g. QLinearConv, written into the file).
     """
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
@@ -61,10 +61,10 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
         raise DeployError(f"quantization.weight_type={cfg['weight_type']!r}: "
                           f"give one of {sorted(weight_types)}")
     formats = {'QDQ': QuantFormat.QDQ, 'QOperator': QuantFormat.QOperator}
-    if cfg.get('quant_format', 'QDQ') not in formats:
-        raise DeployError(
-            f"quantization.quant_format={cfg['quant_format']!r}: give one "
-            f'of {sorted(formats)}')
+    quant_format = cfg.get('quant_format', 'QDQ')
+    if quant_format not in formats:
+        raise DeployError(f'quantization.quant_format={quant_format!r}: '
+                          f'give one of {sorted(formats)}')
     pre = out_file.replace('.onnx', '.pre.onnx')
     quant_pre_process(onnx_file, pre, skip_symbolic_shape=True)
     gelus = fuse_gelu(pre, pre) if cfg.get('fuse_gelu', True) else 0
@@ -87,7 +87,7 @@ def quantize(onnx_file: str, inputs: List[torch.Tensor], out_file: str,
             return None if x is None else {name: x.numpy()}
 
     quantize_static(
-        pre, out_file, Reader(), quant_format=formats[cfg.get('quant_format', 'QDQ')],
+        pre, out_file, Reader(), quant_format=formats[quant_format],
         per_channel=cfg.get('per_channel', True),
         reduce_range=cfg.get('reduce_range', False),
         activation_type=QuantType.QUInt8,
