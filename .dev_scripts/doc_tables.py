@@ -508,11 +508,10 @@ def _ratios(record, eager='PyTorch eager'):
         part = ', network only' if name.endswith(', network only') else ''
         base = name[:len(name) - len(part)] if part else name
         eager_ratio[name] = t / ms[f'{eager}{part}']
-        base = base.split(' (')[0]  # 'onnxruntime-int8 (a variant)'
-        if base.endswith('-int8'):
-            ref = ms.get(base[:-len('-int8')] + part)
-            if ref:
-                fp32[name] = t / ref
+        ref = rec.fp32_of(base, [n[:len(n) - len(part)] if part else n
+                                 for n in ms])
+        if ref and ms.get(ref + part):
+            fp32[name] = t / ms[ref + part]
     return eager_ratio, fp32
 
 
@@ -614,6 +613,33 @@ def quantized_backbone(records, arch='l1', runtimes='onnxruntime,openvino',
                  rows) + \
         '\n\nRuns (run 1 / run 2; ms: median per image of each run, "not ' \
         'recorded" for runs transcribed with their ratios only):\n' + \
+        runs_note(runs)
+
+
+def int8_ops(records, arch='l1', top=6, **_):
+    """Where the backbone's time goes per op type, fp32 against INT8, in
+    each runtime's own profiler (``int8-ops``): the sum of the ops and the
+    ``top`` op types of the latest run (by the larger of their fp32 and
+    INT8 times), each with both runs' milliseconds."""
+    found = select(records, 'benchmark', mode='int8-ops', arch=arch)
+    runs = speed_runs(found, f'int8-ops {arch}')
+    rows = []
+    for cpu, rs in runs.items():
+        for runtime in ('onnxruntime', 'openvino'):
+            fp32 = [r['figures']['op_ms'][runtime] for r in rs]
+            int8 = [r['figures']['op_ms'][f'{runtime}-int8'] for r in rs]
+            name = RUNTIME_NAMES.get(runtime, runtime)
+            rows.append([cpu, name, 'sum of the ops',
+                         pair((sum(f.values()) for f in fp32), '{:.1f}'),
+                         pair((sum(i.values()) for i in int8), '{:.1f}')])
+            ops = sorted(set(fp32[-1]) | set(int8[-1]), key=lambda o: -max(
+                fp32[-1].get(o, 0), int8[-1].get(o, 0)))[:top]
+            rows += [[cpu, name, f'`{op}`',
+                      pair((f.get(op, 0) for f in fp32), '{:.1f}'),
+                      pair((i.get(op, 0) for i in int8), '{:.1f}')]
+                     for op in ops]
+    return table(['CPU', 'runtime', 'op type (kernel)', 'fp32 ms',
+                  'INT8 ms'], rows) + '\n\nRuns (run 1 / run 2):\n' + \
         runs_note(runs)
 
 
@@ -870,7 +896,8 @@ BUILDERS = {
     'deploy-agreement': deploy_agreement,
     'parity': parity,
     'deployed': deployed,
-    'quantized-backbone': quantized_backbone, 'backbone': backbone,
+    'quantized-backbone': quantized_backbone, 'int8-ops': int8_ops,
+    'backbone': backbone,
     'scaling': scaling, 'dense-vs-r50': dense_vs_r50, 'memory': memory,
     'tie': tie, 'flops-arch': flops_arch, 'flops-dense': flops_dense,
     'model-zoo': model_zoo,

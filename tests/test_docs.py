@@ -70,6 +70,22 @@ def test_a_speed_ratio_needs_two_runs():
             doc_tables.deployed(cpu_runs[-1:], task='segmentor', arch='l1')
 
 
+def test_int8_is_compared_with_fp32_under_the_same_runtime_settings():
+    """A runtime setting timed on both (OpenVINO's CPU hints) compares INT8
+    with fp32 under that setting; a recipe (an INT8-only variant) compares
+    with the runtime's plain fp32."""
+    hints = 'openvino (CPU hints: x)'
+    record = dict(figures=dict(per_image_ms={
+        'PyTorch eager': 200., 'openvino': 100., hints: 80.,
+        'openvino-int8': 60., 'openvino-int8 (CPU hints: x)': 60.,
+        'openvino-int8 (performance preset)': 50.}))
+    eager, fp32 = doc_tables._ratios(record)
+    assert fp32 == {'openvino-int8': 0.6,
+                    'openvino-int8 (CPU hints: x)': 0.75,
+                    'openvino-int8 (performance preset)': 0.5}
+    assert eager[hints] == 0.4
+
+
 def test_a_table_without_records_fails():
     with pytest.raises(doc_tables.FigureError, match='no record'):
         doc_tables.render('<!-- table:demo -->\n<!-- /table -->\n', [])

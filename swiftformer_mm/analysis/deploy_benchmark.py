@@ -18,6 +18,7 @@ import torch
 
 from ..configs import get_config_path
 from ..models import SwiftFormer, switch_to_deploy
+from .records import fp32_of
 from .timing import interleaved, machine, parse_size
 from .weights import randomize_
 
@@ -195,6 +196,12 @@ def _onnx_runtime_files(model, x, calib, families, work) -> dict:
             # points for the kernels to compensate
             'openvino-int8 (performance preset)': (
                 shipped_ir, dict(mixed, preset='performance')),
+            # NNCF's ignored scopes: parts left in fp32, so that no
+            # quantize / dequantize pair surrounds them
+            'openvino-int8 (attention in fp32, ignored scope)': (
+                shipped_ir, dict(mixed, ignored_patterns=['.*/attn/.*'])),
+            'openvino-int8 (depthwise convs in fp32, ignored scope)': (
+                shipped_ir, dict(mixed, ignored_patterns=['.*dwconv.*'])),
         }
         files['openvino'] = xml
         files.update({name: ov_backend.quantize(
@@ -208,6 +215,14 @@ def _onnx_runtime_files(model, x, calib, families, work) -> dict:
     return files
 
 
+# OpenVINO CPU plugin properties beside its defaults (a LATENCY hint, one
+# stream, fp32 as exported): flushing denormals, and TBB's auto partitioner
+# for its parallel loops
+OPENVINO_CPU_HINTS = {'CPU_DENORMALS_OPTIMIZATION': True,
+                      'TBB_PARTITIONER': 'AUTO'}
+HINTS_NAME = 'CPU hints: denormals flushed, TBB auto partitioner'
+
+
 def _onnx_runtimes(model, x, calib, families, work) -> dict:
     """Timed calls of the backbone in ONNX Runtime and / or OpenVINO, fp32
     and INT8 recipes."""
@@ -219,6 +234,17 @@ def _onnx_runtimes(model, x, calib, families, work) -> dict:
         if runtime.startswith('openvino'):
             compiled = OpenVINORuntimeWrapper(path).compiled
             fns[runtime] = lambda c=compiled: c({'input': x.numpy()})
+            if runtime in ('openvino', 'openvino-int8'):
+                # the CPU plugin's hints that may change a latency run,
+                # fp32 and INT8 alike, so that the ratio compares the two
+                # under the same hints
+                import openvino as ov
+                core = ov.Core()
+                compiled = core.compile_model(
+                    core.read_model(path), 'CPU',
+                    dict(OPENVINO_CPU_HINTS, INFERENCE_PRECISION_HINT='f32'))
+                fns[f'{runtime} ({HINTS_NAME})'] = \
+                    lambda c=compiled: c({'input': x.numpy()})
         else:
             options = ort.SessionOptions()
             options.intra_op_num_threads = torch.get_num_threads()
@@ -376,8 +402,7 @@ def bench_quantized_backbone(args):
           '|---|---|---|---|')
     ref = med['PyTorch eager (deploy form)']
     for k, t in med.items():
-        fp32 = med.get(k.split(' (')[0].replace('-int8', '')) \
-            if '-int8' in k else None
+        fp32 = med.get(fp32_of(k, med))
         print(f'| {k} | {t * 1e3:.1f} | {t / ref:.2f}x | '
               + (f'{t / fp32:.2f}x' if fp32 else '') + ' |')
     return dict(per_image_ms={k: round(t * 1e3, 2) for k, t in med.items()})

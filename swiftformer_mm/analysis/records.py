@@ -26,6 +26,7 @@ import shlex
 import subprocess
 import sys
 import uuid
+from typing import Optional
 
 from ..cpu import (ISA_FLAGS, cpu_flags, cpu_identity, cpu_int8_class,
                    cpu_model)
@@ -206,6 +207,19 @@ def recorded_int8_ratios(runtime: str, microarchitecture: str,
             ratios.append(round(times[f'{runtime}-int8'] / times[runtime],
                                 2))
     return ratios
+
+
+def fp32_of(name: str, names) -> Optional[str]:
+    """The fp32 candidate an INT8 one (``'openvino-int8 (variant)'``) is
+    compared with: the same runtime's fp32 under the same variant where
+    there is one (a runtime setting applied to both), else its plain fp32;
+    ``None`` for an fp32 candidate."""
+    runtime, _, variant = name.partition(' (')
+    if not runtime.endswith('-int8'):
+        return None
+    fp32 = runtime[:-len('-int8')]
+    same = f'{fp32} ({variant}'
+    return same if variant and same in names else fp32
 
 
 def main(argv=None):
