@@ -2,6 +2,7 @@
 outputs equal PyTorch's on the same weights, with dynamic input sizes."""
 import copy
 import importlib.util
+import logging
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,24 @@ def test_an_unknown_int8_choice_is_refused_before_quantizing(tmp_path, key,
     with pytest.raises(DeployError, match=rf"{key}='{value}'.*{named}"):
         quantize(str(tmp_path / 'missing.onnx'), [],
                  str(tmp_path / 'out.onnx'), {key: value})
+
+
+def test_ignored_patterns_that_match_no_node_are_reported(monkeypatch):
+    """``ignored_patterns`` must match whole node names: patterns that keep
+    nothing in fp32 are named in a warning, not silently dropped; one
+    pattern of a config shared by several heads matching nothing is not."""
+    from swiftformer_mm.export import quantize
+    said = []
+    monkeypatch.setattr(quantize, 'print_log',
+                        lambda msg, **kw: said.append((msg, kw['level'])))
+    names = ['/backbone/network.0/attn/Conv', '/neck/Conv']
+    assert quantize.matching(names, ['.*/attn/.*', '.*rpn_cls.*']) == \
+        names[:1]
+    assert said == []
+    assert quantize.matching(names, ['attn']) == []  # a substring, not whole
+    (msg, level), = said
+    assert "['attn'] match no node" in msg and "'/neck/Conv'" in msg
+    assert level == logging.WARNING
 
 
 def test_int8_qoperator_format_writes_the_kernels_qdq_is_fused_into(

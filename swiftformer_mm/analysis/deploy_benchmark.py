@@ -238,11 +238,8 @@ def _onnx_runtimes(model, x, calib, families, work) -> dict:
                 # the CPU plugin's hints that may change a latency run,
                 # fp32 and INT8 alike, so that the ratio compares the two
                 # under the same hints
-                import openvino as ov
-                core = ov.Core()
-                compiled = core.compile_model(
-                    core.read_model(path), 'CPU',
-                    dict(OPENVINO_CPU_HINTS, INFERENCE_PRECISION_HINT='f32'))
+                compiled = OpenVINORuntimeWrapper(
+                    path, config=OPENVINO_CPU_HINTS).compiled
                 fns[f'{runtime} ({HINTS_NAME})'] = \
                     lambda c=compiled: c({'input': x.numpy()})
         else:

@@ -93,14 +93,17 @@ class OpenVINORuntimeWrapper(BaseWrapper):
     the removed ``openvino.inference_engine``."""
 
     def __init__(self, ir_model_file: str, weight_file: Optional[str] = None,
-                 output_names: Optional[Sequence[str]] = None, **kwargs):
+                 output_names: Optional[Sequence[str]] = None,
+                 config: Optional[Dict[str, object]] = None, **kwargs):
         import openvino as ov
         core = ov.Core()
         # fp32 as exported: on CPUs with bf16 units OpenVINO otherwise
         # computes in bf16 by default (1.4e-2 off the fp32 logits here).
+        # ``config``: more CPU plugin properties, e.g. those the benchmark
+        # times (analysis/deploy_benchmark.py)
         self.compiled = core.compile_model(
             core.read_model(ir_model_file), 'CPU',
-            {'INFERENCE_PRECISION_HINT': 'f32'})
+            {'INFERENCE_PRECISION_HINT': 'f32', **(config or {})})
         super().__init__(list(output_names) if output_names else [
             out.get_any_name() for out in self.compiled.outputs])
 

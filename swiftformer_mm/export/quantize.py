@@ -34,12 +34,14 @@ rerun writes the same model.
 """
 import copy
 import importlib
+import logging
 import os.path as osp
 import re
 from typing import List, Sequence
 
 import numpy as np
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 from .errors import DeployError
 
@@ -143,8 +145,22 @@ def calibration_images(model_cfg: Config, num: int) -> List[str]:
 
 
 def matching(names: Sequence[str], patterns: Sequence[str]) -> List[str]:
-    """The ``names`` that one of the regular expressions matches whole."""
-    return [n for n in names if any(re.fullmatch(p, n) for p in patterns)]
+    """The ``names`` that one of the regular expressions matches whole.
+
+    Where ``patterns`` (``quantization.ignored_patterns``) match no name at
+    all, they keep nothing in floating point: a warning says so, with a
+    name they could match. One pattern alone matching nothing is normal, as
+    a deploy config serves several heads (RetinaNet's and FCOS's layers).
+    """
+    found = [n for n in names if any(re.fullmatch(p, n) for p in patterns)]
+    if patterns and not found:
+        example = f', e.g. {names[-1]!r}' if names else ''
+        print_log(
+            f'quantization.ignored_patterns {list(patterns)} match no node '
+            'of the graph, so they keep nothing in floating point; a '
+            f'pattern must match a whole node name{example}',
+            logger='current', level=logging.WARNING)
+    return found
 
 
 def matmuls_as_convs(onnx_file: str, out_file: str) -> int:
